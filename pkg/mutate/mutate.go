@@ -1,0 +1,116 @@
+// Package mutate computes the defaults milvus-admission injects, as JSON
+// patch operations over the object exactly as it arrived. Working on the raw
+// object (not a Go type) means a field the types do not know is never dropped,
+// and a patch only ever adds what was absent: a value the user set — false and
+// 0 included — is never overwritten.
+package mutate
+
+import (
+	"fmt"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+)
+
+// Defaults users expect on a MilvusUpgrade (MU-UP-DEFAULTS) that are not policy.
+const (
+	DefaultMaxRetry         int64 = 3
+	DefaultRollbackIfFailed       = true
+)
+
+// Milvus defaults a Milvus: spec.components.imageUpdateMode: rollingUpgrade.
+func Milvus(obj map[string]any) ([]jsonpatch.Operation, error) {
+	p := patcher{root: obj}
+	p.setDefault(milvus.UpdateModeRollingUpgrade, "spec", "components", "imageUpdateMode")
+	return p.ops, p.err
+}
+
+// MilvusUpgrade defaults a MilvusUpgrade created or updated in namespace.
+// target is the Milvus it names, from the informer cache, or nil; its image
+// repository (private registry included) becomes targetImage's.
+func MilvusUpgrade(obj map[string]any, namespace string, target *milvus.Milvus, pol *policy.Policy) ([]jsonpatch.Operation, error) {
+	p := patcher{root: obj}
+	p.setDefault(pol.ToolImage, "spec", "toolImage")
+	p.setDefault(DefaultMaxRetry, "spec", "maxRetry")
+	p.setDefault(DefaultRollbackIfFailed, "spec", "rollbackIfFailed")
+	p.setDefault(milvus.OperationUpgrade, "spec", "operation")
+	if _, ok := lookup(obj, "spec", "milvus").(map[string]any); ok && namespace != "" {
+		p.setDefault(namespace, "spec", "milvus", "namespace")
+	}
+	if tv, ok := lookup(obj, "spec", "targetVersion").(string); ok {
+		// An unparsable targetVersion gets no targetImage; validation says why.
+		if v, err := milvus.ParseVersion(tv); err == nil {
+			repo := pol.DefaultRepository
+			if target != nil {
+				if r := target.ImageRepository(); r != "" {
+					repo = r
+				}
+			}
+			p.setDefault(repo+":"+v.Tag(), "spec", "targetImage")
+		}
+	}
+	return p.ops, p.err
+}
+
+// patcher collects "add" operations for absent fields, keeping root in step
+// so later defaults see the parents earlier ones created.
+type patcher struct {
+	root map[string]any
+	ops  []jsonpatch.Operation
+	err  error
+}
+
+// setDefault sets path to value unless the user set it. Absent, null and,
+// for strings, "" count as unset; every other value is the user's.
+func (p *patcher) setDefault(value any, path ...string) {
+	if p.err != nil {
+		return
+	}
+	cur := p.root
+	pointer := ""
+	for i, key := range path {
+		pointer += "/" + escape(key)
+		existing, present := cur[key]
+		if i == len(path)-1 {
+			if present && existing != nil && existing != "" {
+				return
+			}
+			cur[key] = value
+			p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer, value))
+			return
+		}
+		switch child := existing.(type) {
+		case map[string]any:
+			cur = child
+		case nil:
+			next := map[string]any{}
+			cur[key] = next
+			p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer, map[string]any{}))
+			cur = next
+		default:
+			p.err = fmt.Errorf("%s is a %T, not an object", strings.Join(path[:i+1], "."), existing)
+			return
+		}
+	}
+}
+
+// lookup returns the value at path, or nil.
+func lookup(obj map[string]any, path ...string) any {
+	var cur any = obj
+	for _, key := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[key]
+	}
+	return cur
+}
+
+// escape encodes a JSON pointer token (RFC 6901).
+func escape(token string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
+}

@@ -1,0 +1,67 @@
+package webhook
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+)
+
+// Lookup reads the other objects a decision depends on. The webhook's
+// implementation reads the informer cache: nothing on the request path calls
+// the API server.
+type Lookup interface {
+	// Milvus returns the named Milvus, or nil when it does not exist.
+	Milvus(ctx context.Context, namespace, name string) (*milvus.Milvus, error)
+	// UpgradesFor returns the MilvusUpgrades in namespace that name the Milvus.
+	UpgradesFor(ctx context.Context, namespace, name string) ([]milvus.MilvusUpgrade, error)
+}
+
+// CacheLookup is a Lookup over a controller-runtime reader, normally the
+// manager's cache, holding both kinds as unstructured objects.
+type CacheLookup struct {
+	Reader client.Reader
+}
+
+var _ Lookup = CacheLookup{}
+
+// Milvus implements Lookup.
+func (l CacheLookup) Milvus(ctx context.Context, namespace, name string) (*milvus.Milvus, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(milvus.MilvusKind)
+	if err := l.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	m := &milvus.Milvus{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UpgradesFor implements Lookup.
+func (l CacheLookup) UpgradesFor(ctx context.Context, namespace, name string) ([]milvus.MilvusUpgrade, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind(milvus.MilvusUpgradeKind.Kind + "List"))
+	if err := l.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	var out []milvus.MilvusUpgrade
+	for i := range list.Items {
+		var u milvus.MilvusUpgrade
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &u); err != nil {
+			return nil, err
+		}
+		if u.Spec.Milvus.Name == name && u.TargetNamespace() == namespace {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}

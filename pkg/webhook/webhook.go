@@ -1,0 +1,158 @@
+// Package webhook adapts the rules of pkg/validate and the defaults of
+// pkg/mutate to admission requests. The adapters only decode, look up what
+// the informer cache knows, and encode the answer; they decide nothing.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/validate"
+)
+
+// The paths the webhook serves. Manifests and outside tools rely on them.
+const (
+	MutateMilvusPath          = "/mutate-milvus-io-v1beta1-milvus"
+	ValidateMilvusPath        = "/validate-milvus-io-v1beta1-milvus"
+	MutateMilvusUpgradePath   = "/mutate-milvus-io-v1beta1-milvusupgrade"
+	ValidateMilvusUpgradePath = "/validate-milvus-io-v1beta1-milvusupgrade"
+)
+
+// Audit annotation keys; the API server prefixes them with the webhook name.
+const (
+	AuditDecision = "decision"
+	AuditRules    = "rules"
+)
+
+// Register serves the four admission paths on srv.
+func Register(srv crwebhook.Server, p *policy.Policy, lookup Lookup) {
+	for path, h := range Handlers(p, lookup) {
+		srv.Register(path, &admission.Webhook{Handler: h})
+	}
+}
+
+// Handlers maps each admission path to its handler.
+func Handlers(p *policy.Policy, lookup Lookup) map[string]admission.Handler {
+	return map[string]admission.Handler{
+		MutateMilvusPath:          &milvusDefaulter{},
+		ValidateMilvusPath:        &milvusValidator{policy: p, lookup: lookup},
+		MutateMilvusUpgradePath:   &upgradeDefaulter{policy: p, lookup: lookup},
+		ValidateMilvusUpgradePath: &upgradeValidator{policy: p, lookup: lookup},
+	}
+}
+
+// judged reports whether an operation is one the rules judge. The shipped
+// configurations send only CREATE and UPDATE; anything else is let through.
+func judged(req admission.Request) bool {
+	return req.Operation == admissionv1.Create || req.Operation == admissionv1.Update
+}
+
+// decodeUpdate decodes the new object and, on UPDATE, the old one.
+func decodeUpdate[T any](req admission.Request, gvk schema.GroupVersionKind) (cur, old *T, err error) {
+	cur = new(T)
+	if err := milvus.Decode(req.Object.Raw, gvk, cur); err != nil {
+		return nil, nil, err
+	}
+	if req.Operation == admissionv1.Update {
+		old = new(T)
+		if err := milvus.Decode(req.OldObject.Raw, gvk, old); err != nil {
+			return nil, nil, fmt.Errorf("old object: %w", err)
+		}
+	}
+	return cur, old, nil
+}
+
+// decodeRaw decodes the new object generically for patching, after checking its kind.
+func decodeRaw(req admission.Request, gvk schema.GroupVersionKind, view any) (map[string]any, error) {
+	if err := milvus.Decode(req.Object.Raw, gvk, view); err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// badRequest answers a request we cannot read: a 400 naming what is wrong.
+func badRequest(ctx context.Context, err error) admission.Response {
+	logf.FromContext(ctx).Info("rejecting unreadable object", "error", err.Error())
+	return admission.Errored(http.StatusBadRequest, err)
+}
+
+// lookupFailed answers when the cache cannot be read; with failurePolicy
+// Fail the API server rejects the request rather than let it through unchecked.
+func lookupFailed(ctx context.Context, err error) admission.Response {
+	logf.FromContext(ctx).Error(err, "informer cache lookup failed")
+	return admission.Errored(http.StatusInternalServerError, fmt.Errorf("milvus-admission cannot read its cache: %w", err))
+}
+
+// decided encodes a decision: a 422 listing every denied field, or an
+// admission with warnings, and audit annotations naming the rules.
+func decided(ctx context.Context, gk schema.GroupKind, name string, d validate.Decision) admission.Response {
+	var resp admission.Response
+	decision := "allowed"
+	if d.Allowed() {
+		resp = admission.Allowed("")
+		if len(d.Warnings) > 0 {
+			decision = "allowed with warnings"
+		}
+	} else {
+		decision = "denied"
+		status := apierrors.NewInvalid(gk, name, d.Errors).ErrStatus
+		resp = admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
+	}
+	resp.Warnings = d.Warnings
+	resp.AuditAnnotations = auditAnnotations(decision, d.Rules)
+	logf.FromContext(ctx).V(1).Info("decided", "decision", decision, "rules", d.Rules)
+	return resp
+}
+
+// patched encodes the defaults as a patch response.
+func patched(ops []jsonpatch.Operation) admission.Response {
+	paths := make([]string, len(ops))
+	for i, op := range ops {
+		paths[i] = op.Path
+	}
+	resp := admission.Patched("", ops...)
+	decision := "no defaults needed"
+	if len(ops) > 0 {
+		decision = "defaulted " + strings.Join(paths, ",")
+	}
+	resp.AuditAnnotations = map[string]string{AuditDecision: decision}
+	return resp
+}
+
+func auditAnnotations(decision string, rules []policy.RuleID) map[string]string {
+	a := map[string]string{AuditDecision: decision}
+	if len(rules) > 0 {
+		ids := make([]string, len(rules))
+		for i, r := range rules {
+			ids[i] = string(r)
+		}
+		a[AuditRules] = strings.Join(ids, ",")
+	}
+	return a
+}
+
+// objectName is the name to report in a 422; generateName when the API
+// server has not chosen the name yet.
+func objectName(req admission.Request, generateName string) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	return generateName
+}
