@@ -51,8 +51,11 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 
 func main() {
 	var o options
-	o.addFlags(flag.CommandLine)
-	flag.Parse()
+	// Our own flag set: controller-runtime registers --kubeconfig on the
+	// global one, and we define it with the standard loading rules.
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	o.addFlags(fs)
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits on a bad flag
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "milvus-admission:", err)
@@ -69,10 +72,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Port: o.port, CertDir: o.certDir})
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 runtime.NewScheme(), // both kinds are read as unstructured
-		WebhookServer:          srv,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Port: o.port, CertDir: o.certDir}),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 	})
@@ -88,6 +90,8 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("watching %s (are the Milvus Operator CRDs installed?): %w", gvk.Kind, err)
 		}
 	}
+	// GetWebhookServer also adds the server to the manager's runnables.
+	srv := mgr.GetWebhookServer()
 	webhook.Register(srv, pol, webhook.CacheLookup{Reader: mgr.GetCache()})
 
 	var synced atomic.Bool

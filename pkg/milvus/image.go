@@ -51,7 +51,12 @@ func ParseImage(ref string) (Image, error) {
 			return Image{}, fmt.Errorf("image reference %q has a malformed tag %q", ref, img.Tag)
 		}
 	}
-	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+	// Only the registry host (the first of several components) may hold a colon, for its port.
+	path := name
+	if slash := strings.IndexByte(name, '/'); slash >= 0 {
+		path = name[slash+1:]
+	}
+	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") || strings.Contains(path, ":") {
 		return Image{}, fmt.Errorf("image reference %q has a malformed repository %q", ref, name)
 	}
 	img.Repository = name

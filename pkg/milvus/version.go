@@ -145,12 +145,10 @@ func (v Version) AtLeast(major, minor, patch uint64) bool {
 }
 
 // Tag is the canonical image tag for this version: "v" + the version as
-// written, so "2.2.16" becomes "v2.2.16" and "v2.2.16" stays.
+// written, so "2.2.16" becomes "v2.2.16", "v2.2.16" stays and "V2.2.16"
+// becomes "v2.2.16" (Milvus tags use a lower-case v; tags are case-sensitive).
 func (v Version) Tag() string {
-	if strings.HasPrefix(v.raw, "v") || strings.HasPrefix(v.raw, "V") {
-		return v.raw
-	}
-	return "v" + v.raw
+	return "v" + strings.TrimPrefix(strings.TrimPrefix(v.raw, "v"), "V")
 }
 
 // Short is major.minor.patch, for messages.

@@ -112,5 +112,7 @@ func lookup(obj map[string]any, path ...string) any {
 
 // escape encodes a JSON pointer token (RFC 6901).
 func escape(token string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
+	return pointerEscaper.Replace(token)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

@@ -5,10 +5,13 @@ package policy
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -27,6 +30,24 @@ const (
 )
 
 var actions = []Action{Deny, Warn, Off}
+
+// UnmarshalJSON reads an action. YAML 1.1 reads a bare `off` as the boolean
+// false (which reaches us as false or "false"), so false means Off.
+func (a *Action) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		var b bool
+		if json.Unmarshal(data, &b) != nil {
+			return fmt.Errorf("an action is deny, warn or off, not %s", data)
+		}
+		s = strconv.FormatBool(b)
+	}
+	if s == "false" {
+		s = string(Off)
+	}
+	*a = Action(s)
+	return nil
+}
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -72,11 +93,18 @@ func Load(path string) (*Policy, error) {
 // Parse reads policy YAML on top of the embedded default.
 func Parse(data []byte) (*Policy, error) { return parse(defaultYAML, data) }
 
+// policyKeys are the top-level keys of a policy file, spelt exactly.
+var policyKeys = []string{"rules", "toolImage", "migrationWaypoint", "defaultRepository", "operatorIdentities"}
+
 func parse(base, override []byte) (*Policy, error) {
 	p := &Policy{}
 	for _, doc := range [][]byte{base, override} {
 		if doc == nil {
 			continue
+		}
+		doc, err := checkKeys(doc)
+		if err != nil {
+			return nil, err
 		}
 		// Strict: an unknown or misspelt key is an error naming it, not a
 		// silently ignored setting.
@@ -85,6 +113,26 @@ func parse(base, override []byte) (*Policy, error) {
 		}
 	}
 	return p, p.validate()
+}
+
+// checkKeys rejects a top-level key that is not spelt exactly as in policyKeys
+// (JSON decoding alone matches keys case-insensitively, so "toolimage" would
+// pass) and drops keys left empty (null), so that an empty "rules:" keeps the
+// defaults instead of erasing them. It returns the document as JSON.
+func checkKeys(doc []byte) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := yaml.UnmarshalStrict(doc, &top); err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if !slices.Contains(policyKeys, k) {
+			return nil, fmt.Errorf("unknown key %q (known: %s)", k, strings.Join(policyKeys, ", "))
+		}
+		if string(top[k]) == "null" {
+			delete(top, k)
+		}
+	}
+	return json.Marshal(top)
 }
 
 func (p *Policy) validate() error {

@@ -1,0 +1,88 @@
+// Package shared finds the reference data that lives beside the repository
+// in ../shared (the Milvus Operator's real CRDs and samples). Tests read it
+// from there and never copy it in.
+package shared
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Dir is the absolute path of ../shared, or an error that says how to get it.
+// $MILVUS_ADMISSION_SHARED overrides the location.
+func Dir() (string, error) {
+	if d := os.Getenv("MILVUS_ADMISSION_SHARED"); d != "" {
+		return check(d)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	// internal/shared/shared.go → repository root → ../shared
+	return check(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared"))
+}
+
+func check(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "milvus-operator", "crds")); err != nil {
+		return "", fmt.Errorf("the Milvus Operator reference data is missing at %s (%v): check out the shared/ folder beside this repository, or point MILVUS_ADMISSION_SHARED at it", abs, err)
+	}
+	return abs, nil
+}
+
+// CRDDir is the folder of the Milvus Operator CRDs.
+func CRDDir() (string, error) {
+	d, err := Dir()
+	return filepath.Join(d, "milvus-operator", "crds"), err
+}
+
+// Doc is one YAML document of a sample file, as JSON.
+type Doc struct {
+	File string // base name of the file
+	Kind string
+	JSON []byte
+}
+
+// Samples reads every document of every file in milvus-operator/samples.
+func Samples() ([]Doc, error) {
+	d, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(d, "milvus-operator", "samples", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var docs []Doc
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for i, part := range bytes.Split(data, []byte("\n---")) {
+			if len(bytes.TrimSpace(part)) == 0 {
+				continue
+			}
+			js, err := yaml.YAMLToJSON(part)
+			if err != nil {
+				return nil, fmt.Errorf("%s document %d: %w", f, i, err)
+			}
+			var meta struct{ Kind string }
+			if err := yaml.Unmarshal(js, &meta); err != nil {
+				return nil, fmt.Errorf("%s document %d: %w", f, i, err)
+			}
+			docs = append(docs, Doc{File: filepath.Base(f), Kind: meta.Kind, JSON: js})
+		}
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("no sample manifests found under %s/milvus-operator/samples", d)
+	}
+	return docs, nil
+}

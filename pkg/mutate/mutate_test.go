@@ -1,0 +1,218 @@
+package mutate
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
+
+	"github.com/milvus-admission/milvus-admission/internal/shared"
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/validate"
+)
+
+func object(t *testing.T, js string) map[string]any {
+	t.Helper()
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal([]byte(js), &obj))
+	return obj
+}
+
+func add(path string, value any) jsonpatch.Operation {
+	return jsonpatch.NewOperation("add", path, value)
+}
+
+func TestMilvusDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		obj  string
+		want []jsonpatch.Operation
+	}{
+		{name: "no spec at all", obj: `{"kind":"Milvus"}`, want: []jsonpatch.Operation{
+			add("/spec", map[string]any{}), add("/spec/components", map[string]any{}), add("/spec/components/imageUpdateMode", "rollingUpgrade")}},
+		{name: "spec without components", obj: `{"spec":{"mode":"cluster"}}`, want: []jsonpatch.Operation{
+			add("/spec/components", map[string]any{}), add("/spec/components/imageUpdateMode", "rollingUpgrade")}},
+		{name: "components without a mode", obj: `{"spec":{"components":{"image":"milvusdb/milvus:v2.4.23"}}}`, want: []jsonpatch.Operation{
+			add("/spec/components/imageUpdateMode", "rollingUpgrade")}},
+		{name: "null mode counts as unset", obj: `{"spec":{"components":{"imageUpdateMode":null}}}`, want: []jsonpatch.Operation{
+			add("/spec/components/imageUpdateMode", "rollingUpgrade")}},
+		{name: "the user's mode is kept", obj: `{"spec":{"components":{"imageUpdateMode":"all"}}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, err := Milvus(object(t, tc.obj))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, ops)
+		})
+	}
+	t.Run("components that is not an object is an error", func(t *testing.T) {
+		_, err := Milvus(object(t, `{"spec":{"components":"oops"}}`))
+		require.EqualError(t, err, "spec.components is a string, not an object")
+	})
+}
+
+func TestMilvusUpgradeDefaults(t *testing.T) {
+	p := policy.Default()
+	privateMilvus := &milvus.Milvus{Spec: milvus.MilvusSpec{Components: milvus.Components{Component: milvus.Component{Image: "harbor.example.com:8443/milvusdb/milvus:v2.1.4"}}}}
+	tests := []struct {
+		name   string
+		obj    string
+		target *milvus.Milvus
+		want   []jsonpatch.Operation
+	}{
+		{name: "everything defaulted, target Milvus in a private registry",
+			obj:    `{"spec":{"milvus":{"name":"my-release"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.16"}}`,
+			target: privateMilvus,
+			want: []jsonpatch.Operation{
+				add("/spec/toolImage", "milvusdb/meta-migration:v2.2.0"), add("/spec/maxRetry", int64(3)),
+				add("/spec/rollbackIfFailed", true), add("/spec/operation", "upgrade"),
+				add("/spec/milvus/namespace", "default"),
+				add("/spec/targetImage", "harbor.example.com:8443/milvusdb/milvus:v2.2.16"),
+			}},
+		{name: "no Milvus known: default repository, tag gets its v",
+			obj: `{"spec":{"milvus":{"name":"my-release","namespace":"default"},"sourceVersion":"2.1.4","targetVersion":"2.2.16","toolImage":"mirror/meta-migration:v2.2.0","operation":"upgrade"}}`,
+			want: []jsonpatch.Operation{
+				add("/spec/maxRetry", int64(3)), add("/spec/rollbackIfFailed", true),
+				add("/spec/targetImage", "milvusdb/milvus:v2.2.16"),
+			}},
+		{name: "explicit false and 0 are the user's",
+			obj:  `{"spec":{"milvus":{"name":"m","namespace":"default"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.16","maxRetry":0,"rollbackIfFailed":false,"toolImage":"t:v1","operation":"rollback","targetImage":"r/m:v2.2.16"}}`,
+			want: nil},
+		{name: "unparsable targetVersion gets no targetImage",
+			obj: `{"spec":{"milvus":{"name":"m","namespace":"default"},"targetVersion":"latest","maxRetry":1,"rollbackIfFailed":true,"toolImage":"t:v1","operation":"upgrade"}}`},
+		{name: "no spec.milvus: no namespace to default",
+			obj: `{"spec":{"maxRetry":1,"rollbackIfFailed":true,"toolImage":"t:v1","operation":"upgrade"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, err := MilvusUpgrade(object(t, tc.obj), "default", tc.target, p)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, ops)
+		})
+	}
+}
+
+// apply runs the patch over raw exactly as the API server would.
+func apply(t *testing.T, raw []byte, ops []jsonpatch.Operation) []byte {
+	t.Helper()
+	if len(ops) == 0 {
+		return raw
+	}
+	patchJSON, err := json.Marshal(ops)
+	require.NoError(t, err)
+	patch, err := jsonpatchapply.DecodePatch(patchJSON)
+	require.NoError(t, err)
+	out, err := patch.Apply(raw)
+	require.NoError(t, err)
+	return out
+}
+
+// assertKept fails for every value of before that after lacks or changed.
+func assertKept(t *testing.T, path string, before, after any) {
+	t.Helper()
+	bm, ok := before.(map[string]any)
+	if !ok {
+		assert.Truef(t, reflect.DeepEqual(before, after), "%s changed from %v to %v", path, before, after)
+		return
+	}
+	am, ok := after.(map[string]any)
+	if !assert.Truef(t, ok, "%s is no longer an object", path) {
+		return
+	}
+	for k, v := range bm {
+		if v == nil {
+			continue // null may be defaulted
+		}
+		assertKept(t, path+"."+k, v, am[k])
+	}
+}
+
+// Every sample of the Milvus Operator goes through the mutator with every
+// field kept, only absent ones added, and the result passes validation
+// ("default, then validate").
+func TestSamplesRoundTrip(t *testing.T) {
+	docs, err := shared.Samples()
+	require.NoError(t, err)
+	p := policy.Default()
+	seen := map[string]int{}
+	for i, doc := range docs {
+		if doc.Kind != "Milvus" && doc.Kind != "MilvusUpgrade" {
+			continue
+		}
+		seen[doc.Kind]++
+		t.Run(fmt.Sprintf("%s#%d", doc.File, i), func(t *testing.T) {
+			var obj map[string]any
+			require.NoError(t, json.Unmarshal(doc.JSON, &obj))
+			var ops []jsonpatch.Operation
+			if doc.Kind == "Milvus" {
+				ops, err = Milvus(obj)
+			} else {
+				ops, err = MilvusUpgrade(obj, "default", nil, p)
+			}
+			require.NoError(t, err)
+			for _, op := range ops {
+				assert.Equal(t, "add", op.Operation, "the mutator only adds")
+			}
+			out := apply(t, doc.JSON, ops)
+			var before, after map[string]any
+			require.NoError(t, json.Unmarshal(doc.JSON, &before))
+			require.NoError(t, json.Unmarshal(out, &after))
+			assertKept(t, "", before, after)
+
+			var d validate.Decision
+			if doc.Kind == "Milvus" {
+				m := &milvus.Milvus{}
+				require.NoError(t, milvus.Decode(out, milvus.MilvusKind, m))
+				assert.Equal(t, "rollingUpgrade", m.Spec.Components.ImageUpdateMode)
+				d = validate.Decide(validate.Milvus(validate.MilvusChange{New: m}, p), p)
+			} else {
+				u := &milvus.MilvusUpgrade{}
+				require.NoError(t, milvus.Decode(out, milvus.MilvusUpgradeKind, u))
+				u.Namespace = "default"
+				assert.Equal(t, "milvusdb/milvus:v2.2.0", u.Spec.TargetImage)
+				assert.Equal(t, "milvusdb/meta-migration:v2.2.0", u.Spec.ToolImage)
+				d = validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: u}, p), p)
+			}
+			assert.True(t, d.Allowed(), "defaulted sample is denied: %v", d.Errors)
+		})
+	}
+	assert.Greater(t, seen["Milvus"], 10)
+	assert.Equal(t, 1, seen["MilvusUpgrade"])
+}
+
+// The seed's MilvusUpgrade 2.1.4 → 2.2.x, defaulted then validated against
+// the Milvus it names.
+func TestSeedUpgradeDefaultedAndAllowed(t *testing.T) {
+	p := policy.Default()
+	raw := []byte(`{"apiVersion":"milvus.io/v1beta1","kind":"MilvusUpgrade","metadata":{"name":"my-release-upgrade","namespace":"default"},
+		"spec":{"milvus":{"name":"my-release"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.16"}}`)
+	target := &milvus.Milvus{}
+	target.Name, target.Namespace = "my-release", "default"
+	target.Spec.Components.Image = "registry.internal:5000/milvusdb/milvus:v2.1.4"
+	target.Status.CurrentVersion = "v2.1.4"
+
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal(raw, &obj))
+	ops, err := MilvusUpgrade(obj, "default", target, p)
+	require.NoError(t, err)
+	u := &milvus.MilvusUpgrade{}
+	require.NoError(t, milvus.Decode(apply(t, raw, ops), milvus.MilvusUpgradeKind, u))
+	assert.Equal(t, milvus.MilvusUpgradeSpec{
+		Milvus:        milvus.ObjectReference{Name: "my-release", Namespace: "default"},
+		SourceVersion: "v2.1.4", TargetVersion: "v2.2.16",
+		TargetImage: "registry.internal:5000/milvusdb/milvus:v2.2.16",
+		ToolImage:   "milvusdb/meta-migration:v2.2.0", Operation: "upgrade",
+		MaxRetry: ptr(int64(3)), RollbackIfFailed: ptr(true),
+	}, u.Spec)
+	d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: u, Target: target}, p), p)
+	assert.True(t, d.Allowed(), "%v", d.Errors)
+	assert.Empty(t, d.Warnings)
+}
+
+func ptr[T any](v T) *T { return &v }
