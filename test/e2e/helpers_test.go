@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	repo        = "milvusdb/milvus:"
+	operatorSA  = "system:serviceaccount:milvus-operator:milvus-operator"
+	waitTimeout = 15 * time.Second
+)
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// newNamespace creates a namespace for one test and deletes it afterwards.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(name) > 50 {
+		name = name[len(name)-50:]
+	}
+	name = strings.Trim(fmt.Sprintf("%s-%04d", name, rand.IntN(10000)), "-")
+	kubectl(t, nil, "create", "namespace", name)
+	t.Cleanup(func() { _, _, _ = env.Kubectl(context.Background(), nil, "delete", "namespace", name, "--wait=false") })
+	return name
+}
+
+// kubectl runs kubectl and fails the test if it fails.
+func kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
+	t.Helper()
+	out, errOut, err := env.Kubectl(context.Background(), stdin, args...)
+	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, errOut)
+	return out, errOut
+}
+
+// tryKubectl runs kubectl and returns its error instead of failing.
+func tryKubectl(stdin []byte, args ...string) (stdout, stderr string, err error) {
+	return env.Kubectl(context.Background(), stdin, args...)
+}
+
+// getJSON reads an object as the API server stores it.
+func getJSON(t *testing.T, ns, resource, name string) map[string]any {
+	t.Helper()
+	out, _ := kubectl(t, nil, "get", "-n", ns, resource, name, "-o", "json")
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &obj))
+	return obj
+}
+
+// at walks obj along path; nil when absent.
+func at(obj map[string]any, path ...string) any {
+	var cur any = obj
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+func storedImage(t *testing.T, ns, name string) any {
+	return at(getJSON(t, ns, "milvus", name), "spec", "components", "image")
+}
+
+// milvusManifest is a Milvus as a user keeps it in git.
+type milvusManifest struct {
+	name, image   string
+	cluster       bool // cluster mode with pulsar and mixCoord, else standalone
+	rollingUpdate bool
+}
+
+func (m milvusManifest) yaml() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: milvus.io/v1beta1\nkind: Milvus\nmetadata:\n  name: %s\nspec:\n", m.name)
+	if m.cluster {
+		b.WriteString("  mode: cluster\n  dependencies:\n    msgStreamType: pulsar\n")
+	}
+	fmt.Fprintf(&b, "  components:\n    image: %s\n", m.image)
+	if m.rollingUpdate {
+		b.WriteString("    enableRollingUpdate: true\n")
+	}
+	if m.cluster {
+		b.WriteString("    mixCoord:\n      replicas: 1\n")
+	}
+	return []byte(b.String())
+}
+
+func upgradeManifest(name, milvusName, source, target string) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: milvus.io/v1beta1
+kind: MilvusUpgrade
+metadata:
+  name: %s
+spec:
+  milvus:
+    name: %s
+  sourceVersion: %s
+  targetVersion: %s
+`, name, milvusName, source, target))
+}
+
+// eventually retries f until it returns nil or the timeout passes; the
+// webhook's informer cache sees new objects a moment after they are written.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %s: %v\nwebhook log:\n%s", what, waitTimeout, err, env.LogTail(20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
