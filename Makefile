@@ -16,7 +16,8 @@ help: ## Show this help.
 
 .PHONY: demo
 demo: kube-binaries ## Local demo: API server, CRDs, webhook, the seed's upgrade procedures; stays up until Ctrl-C.
-	go run ./hack/demo
+	go build -o bin/demo ./hack/demo
+	bin/demo
 
 .PHONY: test
 test: kube-binaries ## All tests: unit, handler, sample round-trip and end-to-end against a real API server.

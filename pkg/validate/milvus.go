@@ -41,10 +41,10 @@ func Milvus(c MilvusChange, p *policy.Policy) []Violation {
 	oldG, newG := oldC.Global(), newC.Global()
 	if changed(oldG, newG) {
 		running, hasRunning := c.Old.Status.Running()
-		fromRunning := source{version: running, name: "running " + running.String()}
+		fromRunning := source{version: running, name: "status.currentVersion"}
 		switch {
 		case oldG.Known():
-			j.transition(source{version: oldG.Version, name: "spec"}, newG)
+			j.transition(source{version: oldG.Version}, newG)
 			// The change must also be legal from what really runs.
 			if hasRunning && running.Compare(oldG.Version) != 0 {
 				j.transition(fromRunning, newG)
@@ -52,7 +52,7 @@ func Milvus(c MilvusChange, p *policy.Policy) []Violation {
 		case hasRunning:
 			j.transition(fromRunning, newG)
 		default:
-			j.transition(source{name: "spec", reason: oldG.Reason}, newG)
+			j.transition(source{reason: oldG.Reason}, newG)
 		}
 	}
 	// Components with their own image or version: judge each that changed,
@@ -70,7 +70,7 @@ func Milvus(c MilvusChange, p *policy.Policy) []Violation {
 			before = oldG
 		}
 		if changed(before, e.Resolved) {
-			j.transition(source{version: before.Version, name: "spec", reason: before.Reason}, e.Resolved)
+			j.transition(source{version: before.Version, reason: before.Reason}, e.Resolved)
 		}
 	}
 	return append(vs, j.out...)
@@ -79,7 +79,7 @@ func Milvus(c MilvusChange, p *policy.Policy) []Violation {
 // source is the version a transition starts from and where it was read.
 type source struct {
 	version milvus.Version // zero when it cannot be verified
-	name    string         // "spec" or "running vX", for messages
+	name    string         // where version was read when not the old spec, for messages
 	reason  string         // why version is zero
 }
 
@@ -112,7 +112,10 @@ func (j *judge) transition(from source, to milvus.Resolved) {
 	if t.Compare(f) == 0 {
 		return // same release: a registry mirror or flavour change
 	}
-	arrow := fmt.Sprintf("%s → %s (from %s)", f, t, from.name)
+	arrow := fmt.Sprintf("%s → %s", f, t)
+	if from.name != "" {
+		arrow = fmt.Sprintf("%s → %s (from %s)", f, t, from.name)
+	}
 	if t.Prerelease() {
 		j.add(prerelease(to))
 	}

@@ -1,0 +1,200 @@
+// Command demo runs milvus-admission locally against a real control plane and
+// walks through the upgrade procedures of the Milvus Operator docs: what was
+// applied, what the webhook said, what was stored. The cluster then stays up
+// for your own manifests until Ctrl-C.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/milvus-admission/milvus-admission/internal/cluster"
+)
+
+const operatorSA = "system:serviceaccount:milvus-operator:milvus-operator"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	start := time.Now()
+	say("Starting etcd and kube-apiserver %s (built from source), the Milvus Operator CRDs, and the webhook…", cluster.KubeVersion)
+	c, err := cluster.Start(ctx, cluster.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("Stopping the webhook, kube-apiserver and etcd…")
+		if err := c.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: stopping:", err)
+		}
+	}()
+	say("Ready in %s. The webhook serves %s with the configurations from manifests/webhooks.yaml.\n", time.Since(start).Round(time.Second), c.WebhookURL)
+	d := &demo{c: c, ctx: ctx}
+	d.walkthrough()
+	if d.err != nil {
+		return d.err
+	}
+
+	say("\nThe cluster stays up for your own manifests:")
+	say("  export KUBECONFIG=%s", c.Kubeconfig)
+	say("  %s/kubectl apply -f ../shared/milvus-operator/samples/milvus_cluster_default.yaml", cluster.KubeBinDir())
+	say("Webhook log: %s\nPress Ctrl-C to stop; everything is torn down.", c.WebhookLog)
+	<-ctx.Done()
+	return nil
+}
+
+type demo struct {
+	c   *cluster.Cluster
+	ctx context.Context
+	err error
+}
+
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+func (d *demo) step(title string) { say("\n━━ %s", title) }
+
+// apply shows a manifest (or, for a change, only what changed in git),
+// applies it and shows what kubectl printed.
+func (d *demo) apply(manifest, change string) bool {
+	if d.err != nil {
+		return false
+	}
+	if change == "" {
+		say("%s", indent(manifest, "   │ "))
+	} else {
+		say("   git change: %s", change)
+	}
+	return d.kubectl([]byte(manifest), "apply", "-f", "-")
+}
+
+// kubectl runs a command and prints it with its output; false when it failed.
+func (d *demo) kubectl(stdin []byte, args ...string) bool {
+	say("   $ kubectl %s", strings.Join(args, " "))
+	out, stderr, err := d.c.Kubectl(d.ctx, stdin, args...)
+	for _, s := range []string{out, stderr} {
+		if s = strings.TrimSpace(s); s != "" {
+			say("%s", indent(s, "     "))
+		}
+	}
+	if err != nil {
+		say("   ✗ rejected")
+		return false
+	}
+	say("   ✓ accepted")
+	return true
+}
+
+// show prints fields of the stored object.
+func (d *demo) show(resource, name string, fields ...string) {
+	out, _, err := d.c.Kubectl(d.ctx, nil, "get", resource, name, "-o", "json")
+	if err != nil {
+		d.err = fmt.Errorf("reading %s %s: %w", resource, name, err)
+		return
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		d.err = err
+		return
+	}
+	say("   stored in etcd:")
+	for _, f := range fields {
+		var cur any = obj
+		for _, k := range strings.Split(f, ".") {
+			m, _ := cur.(map[string]any)
+			cur = m[k]
+		}
+		say("     %-32s %v", f, cur)
+	}
+}
+
+// expect records a demo step whose outcome differs from the docs.
+func (d *demo) expect(ok, want bool, what string) {
+	if d.err == nil && ok != want {
+		d.err = fmt.Errorf("unexpected outcome: %s", what)
+	}
+}
+
+func milvus(name, image, extra string) string {
+	return fmt.Sprintf("apiVersion: milvus.io/v1beta1\nkind: Milvus\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  mode: cluster\n  dependencies: {msgStreamType: pulsar}\n  components:\n    image: %s\n    mixCoord: {replicas: 1}\n%s", name, image, extra)
+}
+
+func (d *demo) walkthrough() {
+	d.step("1. Rolling upgrade 2.2.3 → 2.4.23 with enableRollingUpdate (Milvus docs, procedure 1)")
+	rolling := "    enableRollingUpdate: true\n"
+	d.expect(d.apply(milvus("rolling", "milvusdb/milvus:v2.2.3", rolling), ""), true, "create rolling")
+	d.show("milvus", "rolling", "spec.components.image", "spec.components.imageUpdateMode")
+	say("   (imageUpdateMode was injected by the mutating webhook)")
+	d.expect(d.apply(milvus("rolling", "milvusdb/milvus:v2.4.23", rolling), "spec.components.image → v2.4.23"), true, "rolling upgrade")
+
+	d.step("2. Image change from 2.2.0: allowed, with a downtime warning (procedure 2)")
+	d.expect(d.apply(milvus("legacy-220", "milvusdb/milvus:v2.2.0", ""), ""), true, "create 2.2.0")
+	d.expect(d.apply(milvus("legacy-220", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.2.0 → 2.4.23")
+
+	d.step("3. 2.1.4 → 2.4.23 by image: would lose the indexes, so it is denied (procedure 3)")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.1.4", ""), ""), true, "create 2.1.4")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), false, "2.1.4 → 2.4.23 denied")
+	d.show("milvus", "my-release", "spec.components.image")
+
+	d.step("4. The docs' MilvusUpgrade straight to 2.4.23 would fail in the migration tool: denied")
+	upgrade := func(name, target string) string {
+		return fmt.Sprintf("apiVersion: milvus.io/v1beta1\nkind: MilvusUpgrade\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  milvus: {name: my-release}\n  sourceVersion: v2.1.4\n  targetVersion: %s\n", name, target)
+	}
+	d.expect(d.apply(upgrade("my-release-upgrade", "v2.4.23"), ""), false, "upgrade to 2.4.23 denied")
+
+	d.step("5. The route the webhook names: migrate to the 2.2.16 waypoint; defaults are injected")
+	d.expect(d.apply(upgrade("my-release-upgrade", "v2.2.16"), "spec.targetVersion → v2.2.16"), true, "upgrade to 2.2.16")
+	d.show("milvusupgrade", "my-release-upgrade", "spec.targetImage", "spec.toolImage", "spec.maxRetry", "spec.rollbackIfFailed", "spec.operation", "spec.milvus.namespace")
+
+	d.step("6. The operator executes it, writing the image as its service account (simulated)")
+	d.kubectl([]byte(operatorRBAC), "apply", "-f", "-")
+	patch := `{"spec":{"components":{"image":"milvusdb/milvus:v2.2.16"}}}`
+	say("   The same write by a user is judged by the rules:")
+	d.expect(d.kubectl(nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch), false, "user write denied")
+	say("   By the operator, executing the MilvusUpgrade:")
+	ok := false
+	for i := 0; i < 25 && !ok && d.err == nil; i++ { // the webhook's cache sees the upgrade a moment later
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		_, _, err := d.c.Kubectl(d.ctx, nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch, "--as", operatorSA, "--dry-run=server")
+		ok = err == nil
+	}
+	d.expect(d.kubectl(nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch, "--as", operatorSA), true, "operator write")
+	d.show("milvus", "my-release", "spec.components.image")
+
+	d.step("7. Now on 2.2.16, git's 2.4.23 is a legal rolling upgrade")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.2.16 → 2.4.23")
+	d.show("milvus", "my-release", "spec.components.image")
+}
+
+const operatorRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: demo-milvus-operator}
+rules:
+  - apiGroups: ["milvus.io"]
+    resources: ["milvuses", "milvusupgrades"]
+    verbs: ["get", "list", "watch", "update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: demo-milvus-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: demo-milvus-operator}
+subjects: [{kind: ServiceAccount, name: milvus-operator, namespace: milvus-operator}]
+`
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
