@@ -727,38 +727,52 @@ func TestShellWords(t *testing.T) {
 
 // (e) RBAC grants only get/list/watch on milvus.io milvuses and
 // milvusupgrades, to the Deployment's ServiceAccount.
-func TestRBACIsReadOnly(t *testing.T) {
+func TestRBACIsLeastPrivilege(t *testing.T) {
 	objs := rendered(t)
-	want := []string{}
-	for _, r := range []string{"milvuses", "milvusupgrades"} {
-		for _, v := range []string{"get", "list", "watch"} {
-			want = append(want, "milvus.io/"+r+":"+v)
-		}
-	}
+	d := only[appsv1.Deployment](t, objs, "Deployment")
+	sa := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: d.Spec.Template.Spec.ServiceAccountName, Namespace: d.Namespace}}
 
-	assert.Empty(t, ofKind[rbacv1.Role](t, objs, "Role"), "no namespaced Role (yet)")
-	assert.Empty(t, ofKind[rbacv1.RoleBinding](t, objs, "RoleBinding"), "no RoleBinding (yet)")
 	role := only[rbacv1.ClusterRole](t, objs, "ClusterRole")
 	assert.Nil(t, role.AggregationRule, "no aggregation: the rules below are all it grants")
+	assert.ElementsMatch(t, []string{
+		"milvus.io/milvuses:get", "milvus.io/milvuses:list", "milvus.io/milvuses:watch", "milvus.io/milvuses:patch",
+		"milvus.io/milvusupgrades:get", "milvus.io/milvusupgrades:list", "milvus.io/milvusupgrades:watch",
+		"milvus.io/milvusupgrades:create", "milvus.io/milvusupgrades:delete",
+		"events.k8s.io/events:create", "events.k8s.io/events:patch",
+	}, grants(t, role.Rules), "ClusterRole %s: the cache's reads, the controller's writes, its Events", role.Name)
+	binding := only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding")
+	assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}, binding.RoleRef)
+	assert.Equal(t, sa, binding.Subjects, "bound to the Deployment's ServiceAccount only")
+
+	le := only[rbacv1.Role](t, objs, "Role")
+	assert.Equal(t, d.Namespace, le.Namespace, "leader election stays in our namespace")
+	assert.ElementsMatch(t, []string{
+		"coordination.k8s.io/leases:get", "coordination.k8s.io/leases:create", "coordination.k8s.io/leases:update",
+		"/events:create", "/events:patch",
+	}, grants(t, le.Rules))
+	leBinding := only[rbacv1.RoleBinding](t, objs, "RoleBinding")
+	assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: le.Name}, leBinding.RoleRef)
+	assert.Equal(t, sa, leBinding.Subjects)
+}
+
+// grants flattens rules into "group/resource:verb", refusing the forms that
+// grant more than they show.
+func grants(t *testing.T, rules []rbacv1.PolicyRule) []string {
+	t.Helper()
 	var got []string
-	for i, r := range role.Rules {
+	for i, r := range rules {
 		assert.Empty(t, r.NonResourceURLs, "rule %d: no non-resource URLs", i)
 		assert.Empty(t, r.ResourceNames, "rule %d: no resourceNames", i)
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
 				for _, v := range r.Verbs {
+					assert.NotEqual(t, "*", v, "rule %d: no wildcard verbs", i)
 					got = append(got, g+"/"+res+":"+v)
 				}
 			}
 		}
 	}
-	assert.ElementsMatch(t, want, got, "ClusterRole %s grants exactly read access to Milvus and MilvusUpgrade", role.Name)
-
-	binding := only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding")
-	assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}, binding.RoleRef)
-	d := only[appsv1.Deployment](t, objs, "Deployment")
-	assert.Equal(t, []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: d.Spec.Template.Spec.ServiceAccountName, Namespace: d.Namespace}},
-		binding.Subjects, "bound to the Deployment's ServiceAccount only")
+	return got
 }
 
 // (f) The policy the Deployment reads loads, and changes nothing: the

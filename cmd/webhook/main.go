@@ -17,12 +17,14 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/milvus-admission/milvus-admission/pkg/controller"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
@@ -36,6 +38,8 @@ type options struct {
 	probeAddr   string
 	kubeconfig  string
 	policyFile  string
+	leaderElect bool
+	leaderNS    string
 	zap         zap.Options
 }
 
@@ -46,6 +50,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; default: $KUBECONFIG, ~/.kube/config, then in-cluster.")
 	fs.StringVar(&o.policyFile, "policy", "", "Policy YAML read on top of the built-in default (see docs/policy.md).")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the migration controller; every replica serves the webhook.")
+	fs.StringVar(&o.leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; default: the pod's own namespace.")
 	o.zap.BindFlags(fs)
 }
 
@@ -77,6 +83,13 @@ func run(ctx context.Context, o options) error {
 		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Port: o.port, CertDir: o.certDir}),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
+		// The controller reads the same informers the webhook does.
+		Client:                  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "milvus-admission",
+		LeaderElectionNamespace: o.leaderNS,
+		// A replica that stops hands over at once instead of after the lease expires.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -93,6 +106,11 @@ func run(ctx context.Context, o options) error {
 	// GetWebhookServer also adds the server to the manager's runnables.
 	srv := mgr.GetWebhookServer()
 	webhook.Register(srv, pol, webhook.CacheLookup{Reader: mgr.GetCache()})
+
+	migrations := &controller.Migration{Client: mgr.GetClient(), Policy: pol, Events: mgr.GetEventRecorder("milvus-admission")}
+	if err := migrations.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the migration controller: %w", err)
+	}
 
 	var synced atomic.Bool
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {

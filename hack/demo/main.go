@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -120,6 +122,32 @@ func (d *demo) show(resource, name string, fields ...string) {
 	}
 }
 
+// showIntent prints the migration intent annotations of a Milvus.
+func (d *demo) showIntent(name string) {
+	out, _, err := d.c.Kubectl(d.ctx, nil, "get", "milvus", name, "-o", "json")
+	if err != nil {
+		d.err = err
+		return
+	}
+	var obj struct {
+		Metadata struct{ Annotations map[string]string } `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		d.err = err
+		return
+	}
+	found := false
+	for _, k := range slices.Sorted(maps.Keys(obj.Metadata.Annotations)) {
+		if strings.HasPrefix(k, "milvus-admission.io/") {
+			say("     %-40s %s", k, obj.Metadata.Annotations[k])
+			found = true
+		}
+	}
+	if !found {
+		say("     (no migration intent annotations)")
+	}
+}
+
 // expect records a demo step whose outcome differs from the docs.
 func (d *demo) expect(ok, want bool, what string) {
 	if d.err == nil && ok != want {
@@ -143,41 +171,71 @@ func (d *demo) walkthrough() {
 	d.expect(d.apply(milvus("legacy-220", "milvusdb/milvus:v2.2.0", ""), ""), true, "create 2.2.0")
 	d.expect(d.apply(milvus("legacy-220", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.2.0 → 2.4.23")
 
-	d.step("3. 2.1.4 → 2.4.23 by image: would lose the indexes, so it is denied (procedure 3)")
+	d.step("3. 2.1.4 → 2.4.23 by image would lose the indexes: the webhook holds it (procedure 3)")
 	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.1.4", ""), ""), true, "create 2.1.4")
-	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), false, "2.1.4 → 2.4.23 denied")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.1.4 → 2.4.23 held")
 	d.show("milvus", "my-release", "spec.components.image")
+	d.showIntent("my-release")
+	say("   The controller (acting on the stored object, never on a request) creates the planned MilvusUpgrade:")
+	const planned = "my-release-migrate-v2-2-16"
+	d.waitFor("milvusupgrade", planned)
+	d.show("milvusupgrade", planned, "spec.sourceVersion", "spec.targetVersion", "spec.targetImage", "spec.toolImage", "spec.maxRetry", "spec.rollbackIfFailed", "metadata.ownerReferences")
 
-	d.step("4. The docs' MilvusUpgrade straight to 2.4.23 would fail in the migration tool: denied")
-	upgrade := func(name, target string) string {
-		return fmt.Sprintf("apiVersion: milvus.io/v1beta1\nkind: MilvusUpgrade\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  milvus: {name: my-release}\n  sourceVersion: v2.1.4\n  targetVersion: %s\n", name, target)
-	}
-	d.expect(d.apply(upgrade("my-release-upgrade", "v2.4.23"), ""), false, "upgrade to 2.4.23 denied")
+	d.step("4. The docs' own MilvusUpgrade straight to 2.4.23 would fail in the migration tool: denied")
+	d.expect(d.apply(`apiVersion: milvus.io/v1beta1
+kind: MilvusUpgrade
+metadata:
+  name: by-hand
+  namespace: default
+spec:
+  milvus: {name: my-release}
+  sourceVersion: v2.1.4
+  targetVersion: v2.4.23
+`, ""), false, "upgrade to 2.4.23 denied")
 
-	d.step("5. The route the webhook names: migrate to the 2.2.16 waypoint; defaults are injected")
-	d.expect(d.apply(upgrade("my-release-upgrade", "v2.2.16"), "spec.targetVersion → v2.2.16"), true, "upgrade to 2.2.16")
-	d.show("milvusupgrade", "my-release-upgrade", "spec.targetImage", "spec.toolImage", "spec.maxRetry", "spec.rollbackIfFailed", "spec.operation", "spec.milvus.namespace")
-
-	d.step("6. The operator executes it, writing the image as its service account (simulated)")
+	d.step("5. The operator executes the MilvusUpgrade as its service account (simulated)")
 	d.kubectl([]byte(operatorRBAC), "apply", "-f", "-")
+	as := []string{"--as", operatorSA}
+	d.expect(d.kubectl(nil, append([]string{"patch", "milvusupgrade", planned, "--subresource=status", "--type=merge", "-p", `{"status":{"state":"UpdatingMeta","sourceImage":"milvusdb/milvus:v2.1.4"}}`}, as...)...), true, "status")
 	patch := `{"spec":{"components":{"image":"milvusdb/milvus:v2.2.16"}}}`
-	say("   The same write by a user is judged by the rules:")
-	d.expect(d.kubectl(nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch), false, "user write denied")
-	say("   By the operator, executing the MilvusUpgrade:")
-	ok := false
-	for i := 0; i < 25 && !ok && d.err == nil; i++ { // the webhook's cache sees the upgrade a moment later
-		if i > 0 {
-			time.Sleep(200 * time.Millisecond)
-		}
-		_, _, err := d.c.Kubectl(d.ctx, nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch, "--as", operatorSA, "--dry-run=server")
-		ok = err == nil
-	}
-	d.expect(d.kubectl(nil, "patch", "milvus", "my-release", "--type=merge", "-p", patch, "--as", operatorSA), true, "operator write")
+	say("   It writes the upgrade's targetImage, which passes because it is the operator doing it:")
+	d.expect(d.kubectl(nil, append([]string{"patch", "milvus", "my-release", "--type=merge", "-p", patch}, as...)...), true, "operator write")
+	d.expect(d.kubectl(nil, append([]string{"patch", "milvusupgrade", planned, "--subresource=status", "--type=merge", "-p", `{"status":{"state":"Succeeded"}}`}, as...)...), true, "succeeded")
+	d.waitForNoAnnotation("milvus", "my-release", "milvus-admission.io/planned-upgrade")
 	d.show("milvus", "my-release", "spec.components.image")
+	d.showIntent("my-release")
+	d.kubectl(nil, "get", "events", "--field-selector", "involvedObject.name=my-release", "-o", "custom-columns=REASON:.reason,MESSAGE:.message")
 
-	d.step("7. Now on 2.2.16, git's 2.4.23 is a legal rolling upgrade")
-	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.2.16 → 2.4.23")
+	d.step("6. The next sync of git's 2.4.23 is a legal rolling upgrade from 2.2.16: git wins")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "none: git still says v2.4.23, synced again"), true, "2.2.16 → 2.4.23")
 	d.show("milvus", "my-release", "spec.components.image")
+}
+
+// waitFor waits up to 15 s for an object to exist.
+func (d *demo) waitFor(resource, name string) {
+	d.poll(func() bool {
+		_, _, err := d.c.Kubectl(d.ctx, nil, "get", resource, name)
+		return err == nil
+	}, resource+" "+name+" to appear")
+}
+
+// waitForNoAnnotation waits up to 15 s for an annotation to be gone.
+func (d *demo) waitForNoAnnotation(resource, name, key string) {
+	d.poll(func() bool {
+		out, _, err := d.c.Kubectl(d.ctx, nil, "get", resource, name, "-o", "jsonpath={.metadata.annotations}")
+		return err == nil && !strings.Contains(out, key)
+	}, key+" to be cleared")
+}
+
+func (d *demo) poll(done func() bool, what string) {
+	for deadline := time.Now().Add(15 * time.Second); d.err == nil; time.Sleep(200 * time.Millisecond) {
+		if done() {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.err = fmt.Errorf("waited 15s for %s", what)
+		}
+	}
 }
 
 const operatorRBAC = `apiVersion: rbac.authorization.k8s.io/v1
@@ -185,7 +243,7 @@ kind: ClusterRole
 metadata: {name: demo-milvus-operator}
 rules:
   - apiGroups: ["milvus.io"]
-    resources: ["milvuses", "milvusupgrades"]
+    resources: ["milvuses", "milvusupgrades", "milvusupgrades/status"]
     verbs: ["get", "list", "watch", "update", "patch"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1

@@ -166,6 +166,7 @@ func (c *Cluster) startWebhook(ctx context.Context, o Options, certDir string, c
 		"--port", fmt.Sprint(port),
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+		"--leader-election-namespace", "default", // out of cluster there is no pod namespace
 	}, o.WebhookArgs...)
 	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(c.WebhookLog)

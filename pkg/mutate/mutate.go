@@ -11,6 +11,7 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
@@ -65,7 +66,14 @@ type patcher struct {
 
 // setDefault sets path to value unless the user set it. Absent, null and,
 // for strings, "" count as unset; every other value is the user's.
-func (p *patcher) setDefault(value any, path ...string) {
+func (p *patcher) setDefault(value any, path ...string) { p.add(value, false, path...) }
+
+// forceDefault sets path to value whatever it holds.
+func (p *patcher) forceDefault(value any, path ...string) { p.add(value, true, path...) }
+
+// add adds value at path, creating missing parents; unless force, only where
+// the field is unset.
+func (p *patcher) add(value any, force bool, path ...string) {
 	if p.err != nil {
 		return
 	}
@@ -75,7 +83,7 @@ func (p *patcher) setDefault(value any, path ...string) {
 		pointer += "/" + escape(key)
 		existing, present := cur[key]
 		if i == len(path)-1 {
-			if present && existing != nil && existing != "" {
+			if !force && present && existing != nil && existing != "" {
 				return
 			}
 			cur[key] = value
@@ -110,9 +118,58 @@ func lookup(obj map[string]any, path ...string) any {
 	return cur
 }
 
+// pointer is the JSON pointer (RFC 6901) of path.
+func pointer(path []string) string {
+	s := ""
+	for _, key := range path {
+		s += "/" + escape(key)
+	}
+	return s
+}
+
 // escape encodes a JSON pointer token (RFC 6901).
 func escape(token string) string {
 	return pointerEscaper.Replace(token)
 }
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// Hold keeps the old global image and version on a Milvus whose change waits
+// for a metadata migration, and records the plan in its annotations.
+func Hold(obj map[string]any, plan *migration.Plan) ([]jsonpatch.Operation, error) {
+	p := patcher{root: obj}
+	p.set(plan.HeldImage, "spec", "components", "image")
+	p.set(plan.HeldVersion, "spec", "components", "version")
+	for _, key := range migration.IntentAnnotations {
+		p.set(plan.Annotations()[key], "metadata", "annotations", key)
+	}
+	return p.ops, p.err
+}
+
+// Cancel drops the intent annotations.
+func Cancel(obj map[string]any) ([]jsonpatch.Operation, error) {
+	p := patcher{root: obj}
+	for _, key := range migration.IntentAnnotations {
+		p.set("", "metadata", "annotations", key)
+	}
+	return p.ops, p.err
+}
+
+// set makes the string at path equal value, "" meaning absent: it adds,
+// replaces or removes as needed, and does nothing when it already is.
+func (p *patcher) set(value string, path ...string) {
+	if p.err != nil {
+		return
+	}
+	parent, _ := lookup(p.root, path[:len(path)-1]...).(map[string]any)
+	key := path[len(path)-1]
+	current, present := parent[key]
+	switch {
+	case value == "" && !present:
+	case value == "":
+		delete(parent, key)
+		p.ops = append(p.ops, jsonpatch.NewOperation("remove", pointer(path), nil))
+	case current != value:
+		p.forceDefault(value, path...)
+	}
+}

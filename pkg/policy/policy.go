@@ -27,9 +27,13 @@ const (
 	Deny Action = "deny" // reject the request, naming the field and rule
 	Warn Action = "warn" // admit it with a warning
 	Off  Action = "off"  // ignore the rule
+	// Generate holds the image and plans a MilvusUpgrade instead of denying
+	// (MU-META only; see docs/generation.md). Where no plan can be made the
+	// violation is denied.
+	Generate Action = "generate"
 )
 
-var actions = []Action{Deny, Warn, Off}
+var actions = []Action{Deny, Warn, Off, Generate}
 
 // UnmarshalJSON reads an action. YAML 1.1 reads a bare `off` as the boolean
 // false (which reaches us as false or "false"), so false means Off.
@@ -142,6 +146,8 @@ func (p *Policy) validate() error {
 			errs = append(errs, fmt.Sprintf("rules.%s: unknown rule ID (known: %s)", id, joinIDs(Rules)))
 		} else if a := p.Rules[id]; !slices.Contains(actions, a) {
 			errs = append(errs, fmt.Sprintf("rules.%s: unknown action %q (use deny, warn or off)", id, a))
+		} else if a == Generate && id != RuleMeta {
+			errs = append(errs, fmt.Sprintf("rules.%s: generate is only for %s (use deny, warn or off)", id, RuleMeta))
 		}
 	}
 	if img, err := milvus.ParseImage(p.ToolImage); err != nil {

@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 	})
 
 	t.Run("selected actions", func(t *testing.T) {
-		assert.Equal(t, Deny, p.ActionFor(RuleMeta))
+		assert.Equal(t, Generate, p.ActionFor(RuleMeta))
 		assert.Equal(t, Warn, p.ActionFor(RuleRolling))
 		assert.Equal(t, Warn, p.ActionFor(RulePrerelease))
 		assert.Equal(t, Deny, p.ActionFor(RuleTargetUnknown))
@@ -75,7 +75,7 @@ func TestDefault(t *testing.T) {
 		q := Default()
 		q.Rules[RuleMeta] = Off
 		q.OperatorIdentities[0] = "someone"
-		assert.Equal(t, Deny, Default().ActionFor(RuleMeta))
+		assert.Equal(t, Generate, Default().ActionFor(RuleMeta))
 		assert.Equal(t, defaultIdentities, Default().OperatorIdentities)
 	})
 }
@@ -327,4 +327,13 @@ func TestIsOperator(t *testing.T) {
 			assert.Equal(t, tt.want, p.IsOperator(tt.user))
 		})
 	}
+}
+
+func TestGenerateIsOnlyForMeta(t *testing.T) {
+	_, err := Parse([]byte("rules: {MU-ROLLING: generate}"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rules.MU-ROLLING: generate is only for MU-META")
+	p, err := Parse([]byte("rules: {MU-META: deny}"))
+	require.NoError(t, err)
+	assert.Equal(t, Deny, p.ActionFor(RuleMeta))
 }

@@ -6,6 +6,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -31,19 +32,24 @@ var _ Lookup = CacheLookup{}
 
 // Milvus implements Lookup.
 func (l CacheLookup) Milvus(ctx context.Context, namespace, name string) (*milvus.Milvus, error) {
+	return get[milvus.Milvus](ctx, l.Reader, milvus.MilvusKind, namespace, name)
+}
+
+// get reads one object into its view type; nil when it does not exist.
+func get[T any](ctx context.Context, r client.Reader, gvk schema.GroupVersionKind, namespace, name string) (*T, error) {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(milvus.MilvusKind)
-	if err := l.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+	u.SetGroupVersionKind(gvk)
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err
 	}
-	m := &milvus.Milvus{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, m); err != nil {
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return out, nil
 }
 
 // UpgradesFor implements Lookup.

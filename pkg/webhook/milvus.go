@@ -2,17 +2,26 @@ package webhook
 
 import (
 	"context"
+	"fmt"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/mutate"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/validate"
 )
 
-// milvusDefaulter serves MutateMilvusPath.
-type milvusDefaulter struct{}
+// milvusDefaulter serves MutateMilvusPath: the defaults, and on an update
+// that needs a metadata migration, the hold (pkg/migration).
+type milvusDefaulter struct {
+	policy *policy.Policy
+	lookup Lookup
+}
 
 var _ admission.Handler = &milvusDefaulter{}
 
@@ -20,7 +29,8 @@ func (h *milvusDefaulter) Handle(ctx context.Context, req admission.Request) adm
 	if !judged(req) {
 		return admission.Allowed("")
 	}
-	obj, err := decodeRaw(req, milvus.MilvusKind, &milvus.Milvus{})
+	cur := &milvus.Milvus{}
+	obj, err := decodeRaw(req, milvus.MilvusKind, cur)
 	if err != nil {
 		return badRequest(ctx, err)
 	}
@@ -28,7 +38,47 @@ func (h *milvusDefaulter) Handle(ctx context.Context, req admission.Request) adm
 	if err != nil {
 		return badRequest(ctx, err)
 	}
-	return patched(ops)
+	if req.Operation != admissionv1.Update {
+		return patched(ops)
+	}
+	old := &milvus.Milvus{}
+	if err := milvus.Decode(req.OldObject.Raw, milvus.MilvusKind, old); err != nil {
+		return badRequest(ctx, fmt.Errorf("old object: %w", err))
+	}
+	if cur.Namespace == "" {
+		cur.Namespace = req.Namespace
+	}
+	change, err := milvusChange(ctx, h.policy, h.lookup, req, old, cur)
+	if err != nil {
+		return lookupFailed(ctx, err)
+	}
+	vs := validate.Milvus(change, h.policy)
+	upgrades := change.Upgrades
+	if !h.policy.IsOperator(change.User) {
+		// A hold or a cancel depends on the upgrades of this Milvus.
+		if upgrades, err = h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name); err != nil {
+			return lookupFailed(ctx, err)
+		}
+	}
+	out := migration.Decide(old, cur, vs, upgrades, h.policy.IsOperator(change.User), h.policy)
+	var more []jsonpatch.Operation
+	switch {
+	case out.Deny != nil:
+		return decided(ctx, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide([]validate.Violation{*out.Deny}, h.policy))
+	case out.Hold != nil:
+		more, err = mutate.Hold(obj, out.Hold)
+	case out.Cancel:
+		more, err = mutate.Cancel(obj)
+	}
+	if err != nil {
+		return badRequest(ctx, err)
+	}
+	resp := patched(append(ops, more...))
+	if out.Warning != nil {
+		resp.Warnings = append(resp.Warnings, validate.Warning(*out.Warning))
+		resp.AuditAnnotations[AuditRules] = string(out.Warning.Rule)
+	}
+	return resp
 }
 
 // milvusValidator serves ValidateMilvusPath.
@@ -50,13 +100,22 @@ func (h *milvusValidator) Handle(ctx context.Context, req admission.Request) adm
 	if cur.Namespace == "" {
 		cur.Namespace = req.Namespace
 	}
-	change := validate.MilvusChange{Old: old, New: cur, User: req.UserInfo.Username}
-	// Only an operator identity can pass through, so only it needs the upgrades.
-	if old != nil && h.policy.IsOperator(change.User) {
-		if change.Upgrades, err = h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name); err != nil {
-			return lookupFailed(ctx, err)
-		}
+	change, err := milvusChange(ctx, h.policy, h.lookup, req, old, cur)
+	if err != nil {
+		return lookupFailed(ctx, err)
 	}
 	d := validate.Decide(validate.Milvus(change, h.policy), h.policy)
 	return decided(ctx, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
+}
+
+// milvusChange gathers what the Milvus rules judge. Only an operator identity
+// can pass through, so only its updates need the upgrades from the cache.
+func milvusChange(ctx context.Context, p *policy.Policy, lookup Lookup, req admission.Request, old, cur *milvus.Milvus) (validate.MilvusChange, error) {
+	change := validate.MilvusChange{Old: old, New: cur, User: req.UserInfo.Username}
+	if old == nil || !p.IsOperator(change.User) {
+		return change, nil
+	}
+	var err error
+	change.Upgrades, err = lookup.UpgradesFor(ctx, cur.Namespace, cur.Name)
+	return change, err
 }

@@ -47,7 +47,7 @@ func Register(srv crwebhook.Server, p *policy.Policy, lookup Lookup) {
 // Handlers maps each admission path to its handler.
 func Handlers(p *policy.Policy, lookup Lookup) map[string]admission.Handler {
 	return map[string]admission.Handler{
-		MutateMilvusPath:          &milvusDefaulter{},
+		MutateMilvusPath:          &milvusDefaulter{policy: p, lookup: lookup},
 		ValidateMilvusPath:        &milvusValidator{policy: p, lookup: lookup},
 		MutateMilvusUpgradePath:   &upgradeDefaulter{policy: p, lookup: lookup},
 		ValidateMilvusUpgradePath: &upgradeValidator{policy: p, lookup: lookup},

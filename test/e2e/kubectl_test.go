@@ -63,15 +63,14 @@ func TestKubectlSeedProcedures(t *testing.T) {
 				assert.Contains(t, stderr, "Warning: [MU-ROLLING] spec.components.image: from v2.2.0 the coordinators restart: expect downtime")
 				expectImage("from-220", repo+"v2.4.23", repo+"v2.2.0")
 			})
-			t.Run("2.1.4 to 2.4.23 is denied naming the field, the rule and the MilvusUpgrade route", func(t *testing.T) {
+			t.Run("2.1.4 to 2.4.23 is held for a metadata migration and kubectl says so", func(t *testing.T) {
 				m := milvusManifest{name: "from-214", image: repo + "v2.1.4", cluster: true}
 				create(m)
 				m.image = repo + "v2.4.23"
 				_, stderr, err := change(m)
-				require.Error(t, err)
-				assert.Contains(t, stderr, `is invalid: spec.components.image: Invalid value: "milvusdb/milvus:v2.4.23": [MU-META]`)
-				assert.Contains(t, stderr, "create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23")
-				assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "from-214"), "a denied change stores nothing")
+				require.NoError(t, err, stderr)
+				assert.Contains(t, stderr, "Warning: [MU-META] spec.components.image: held; MilvusUpgrade from-214-migrate-v2-2-16 migrates to v2.2.16 first")
+				assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "from-214"), "the image is held")
 			})
 		})
 	}

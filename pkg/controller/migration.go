@@ -1,0 +1,187 @@
+// Package controller acts on persisted Milvus objects that the webhook held
+// for a metadata migration (pkg/migration): it creates the planned
+// MilvusUpgrade, reports each step as an Event, and clears the intent once
+// the operator's upgrade has succeeded. It never acts on a request: dry-runs
+// reach only the webhook, which writes nothing.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+)
+
+// Event reasons.
+const (
+	ReasonPlanned   = "MigrationPlanned"
+	ReasonSucceeded = "MigrationSucceeded"
+	ReasonFailed    = "MigrationFailed"
+	ReasonCancelled = "MigrationCancelled"
+	ReasonInvalid   = "MigrationInvalid"
+)
+
+// Migration reconciles Milvus objects carrying a migration intent.
+type Migration struct {
+	Client client.Client
+	Policy *policy.Policy
+	Events events.EventRecorder
+}
+
+// SetupWithManager watches Milvus objects and the MilvusUpgrades they own.
+func (r *Migration) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("milvus-migration").
+		For(newObject(milvus.MilvusKind.Kind)).
+		Owns(newObject(milvus.MilvusUpgradeKind.Kind)).
+		Complete(r)
+}
+
+func newObject(kind string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(milvus.MilvusKind.GroupVersion().WithKind(kind))
+	return u
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	obj := newObject(milvus.MilvusKind.Kind)
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	m := &milvus.Milvus{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, m); err != nil {
+		return ctrl.Result{}, err
+	}
+	in, ok, err := migration.IntentOf(m)
+	if err != nil {
+		r.Events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
+		return ctrl.Result{}, nil
+	}
+	if !ok {
+		return ctrl.Result{}, r.cancelUnstarted(ctx, obj)
+	}
+
+	up := newObject(milvus.MilvusUpgradeKind.Kind)
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: in.UpgradeName}, up)
+	switch {
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, r.create(ctx, obj, m, in)
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+	state, _, _ := unstructured.NestedString(up.Object, "status", "state")
+	switch {
+	case state == migration.StateSucceeded:
+		if err := r.clearIntent(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.Events.Eventf(obj, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
+			"MilvusUpgrade %s succeeded; the next sync can roll on to %s", in.UpgradeName, requested(in))
+		log.Info("migration succeeded, intent cleared", "upgrade", in.UpgradeName)
+	case migration.Failed(state):
+		r.Events.Eventf(obj, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
+			"MilvusUpgrade %s ended in state %s; the image stays held. Delete it to retry, or revert the image in git", in.UpgradeName, state)
+	}
+	return ctrl.Result{}, nil
+}
+
+// create makes the planned MilvusUpgrade, owned by the Milvus. AlreadyExists
+// means another replica or an earlier pass made it: one object per plan.
+func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, in migration.Intent) error {
+	up, err := migration.BuildUpgrade(m, in, r.Policy)
+	if err != nil {
+		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "cannot plan the migration: %v", err)
+		return nil
+	}
+	up.SetOwnerReferences([]metav1.OwnerReference{ownerRef(owner)})
+	if err := r.Client.Create(ctx, up); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "creating MilvusUpgrade %s: %v", in.UpgradeName, err)
+		return err
+	}
+	source, _, _ := unstructured.NestedString(up.Object, "spec", "sourceVersion")
+	r.Events.Eventf(owner, up, corev1.EventTypeNormal, ReasonPlanned, "Plan",
+		"created MilvusUpgrade %s to migrate the metadata %s → %s before %s", in.UpgradeName, source, in.Target.Tag(), requested(in))
+	logf.FromContext(ctx).Info("created MilvusUpgrade", "upgrade", in.UpgradeName)
+	return nil
+}
+
+// cancelUnstarted deletes generated MilvusUpgrades of a Milvus that no longer
+// asks for them, as long as the operator has not started them.
+func (r *Migration) cancelUnstarted(ctx context.Context, owner *unstructured.Unstructured) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind(milvus.MilvusUpgradeKind.Kind + "List"))
+	if err := r.Client.List(ctx, list, client.InNamespace(owner.GetNamespace()), client.MatchingLabels{migration.LabelManagedBy: migration.ManagedBy}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		up := &list.Items[i]
+		state, _, _ := unstructured.NestedString(up.Object, "status", "state")
+		if state != "" || !ownedBy(up, owner) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, up, client.Preconditions{UID: ptr(up.GetUID())}); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		r.Events.Eventf(owner, up, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
+			"deleted MilvusUpgrade %s before the operator started it: the Milvus no longer asks for the change", up.GetName())
+	}
+	return nil
+}
+
+// clearIntent removes the intent annotations with a merge patch.
+func (r *Migration) clearIntent(ctx context.Context, obj *unstructured.Unstructured) error {
+	remove := map[string]any{}
+	for _, k := range migration.IntentAnnotations {
+		remove[k] = nil
+	}
+	patch := map[string]any{"metadata": map[string]any{"annotations": remove}}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	return r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))
+}
+
+func ownerRef(owner *unstructured.Unstructured) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: owner.GetAPIVersion(), Kind: owner.GetKind(),
+		Name: owner.GetName(), UID: owner.GetUID(), Controller: ptr(true),
+	}
+}
+
+func ownedBy(obj, owner *unstructured.Unstructured) bool {
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.UID == owner.GetUID() {
+			return true
+		}
+	}
+	return false
+}
+
+func requested(in migration.Intent) string {
+	if in.RequestedVersion != "" {
+		return fmt.Sprintf("%s (version %s)", in.RequestedImage, in.RequestedVersion)
+	}
+	return in.RequestedImage
+}
+
+func ptr[T any](v T) *T { return &v }

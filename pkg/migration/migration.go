@@ -1,0 +1,257 @@
+// Package migration plans the metadata migration a 2.1.x → 2.2+ image change
+// needs (MU-META with the generate action): the webhook holds the old image
+// and records the intent on the Milvus itself; a controller acting on the
+// persisted object creates the MilvusUpgrade, which the operator executes.
+// Everything here is pure, so the webhook, the controller and tests share it.
+package migration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/validate"
+)
+
+// Annotations of the intent, recorded on the Milvus by the webhook.
+const (
+	prefix = "milvus-admission.io/"
+	// AnnotationRequestedImage is the image git asked for and the webhook held.
+	AnnotationRequestedImage = prefix + "requested-image"
+	// AnnotationRequestedVersion is spec.components.version as asked, when set.
+	AnnotationRequestedVersion = prefix + "requested-version"
+	// AnnotationPlannedUpgrade names the MilvusUpgrade that migrates first.
+	AnnotationPlannedUpgrade = prefix + "planned-upgrade"
+	// AnnotationMigrationTarget is that MilvusUpgrade's targetVersion.
+	AnnotationMigrationTarget = prefix + "migration-target"
+)
+
+// IntentAnnotations lists every annotation of the intent.
+var IntentAnnotations = []string{AnnotationRequestedImage, AnnotationRequestedVersion, AnnotationPlannedUpgrade, AnnotationMigrationTarget}
+
+// The label that marks generated MilvusUpgrades.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "milvus-admission"
+)
+
+// MilvusUpgrade states (operator milvusupgrade_types.go) that matter here.
+const (
+	StateSucceeded = "Succeeded"
+)
+
+// failedStates end a MilvusUpgrade without reaching the target.
+var failedStates = map[string]bool{
+	"BakupMetaFailed": true, "UpdateMetaFailed": true, "RollbackFailed": true, "RollbackedSucceeded": true,
+}
+
+// Failed reports a terminal state short of the target.
+func Failed(state string) bool { return failedStates[state] }
+
+// Plan is a held image change and the migration planned for it.
+type Plan struct {
+	// Held are the old global image and version, kept on the object.
+	HeldImage, HeldVersion string
+	// Requested are the image and version git asked for.
+	RequestedImage, RequestedVersion string
+	// Target is the 2.2.x version the MilvusUpgrade migrates to.
+	Target milvus.Version
+	// UpgradeName is the deterministic name of that MilvusUpgrade.
+	UpgradeName string
+}
+
+// Annotations is the intent to record on the Milvus.
+func (p *Plan) Annotations() map[string]string {
+	a := map[string]string{
+		AnnotationRequestedImage:  p.RequestedImage,
+		AnnotationPlannedUpgrade:  p.UpgradeName,
+		AnnotationMigrationTarget: p.Target.Tag(),
+	}
+	if p.RequestedVersion != "" {
+		a[AnnotationRequestedVersion] = p.RequestedVersion
+	}
+	return a
+}
+
+// PlanFor returns the plan for an update whose violations (from
+// validate.Milvus) include MU-META, when the policy says generate. It returns
+// nil when MU-META did not fire, the action is not generate, or the change is
+// not one global image/version change (a component override alone: denied).
+func PlanFor(old, cur *milvus.Milvus, vs []validate.Violation, p *policy.Policy) *Plan {
+	if old == nil || p.ActionFor(policy.RuleMeta) != policy.Generate {
+		return nil
+	}
+	meta := false
+	for _, v := range vs {
+		if v.Rule != policy.RuleMeta {
+			continue
+		}
+		if path := v.Path.String(); path != milvus.ImagePath.String() && path != milvus.VersionPath.String() {
+			return nil
+		}
+		meta = true
+	}
+	if !meta {
+		return nil
+	}
+	requested := cur.Spec.Components.Global()
+	if !requested.Known() {
+		return nil
+	}
+	target := requested.Version
+	if target.Major() != 2 || target.Minor() != 2 {
+		target = p.Waypoint()
+	}
+	return &Plan{
+		HeldImage: old.Spec.Components.Image, HeldVersion: old.Spec.Components.Version,
+		RequestedImage: cur.Spec.Components.Image, RequestedVersion: cur.Spec.Components.Version,
+		Target:      target,
+		UpgradeName: UpgradeName(cur.Name, target),
+	}
+}
+
+// maxNameLen keeps generated names within a DNS label, to be safe everywhere.
+const maxNameLen = 63
+
+// UpgradeName is "<milvus>-migrate-<target tag>", made a valid name; a long
+// Milvus name is cut and given a hash so two Milvuses never share one.
+func UpgradeName(milvusName string, target milvus.Version) string {
+	suffix := "-migrate-" + strings.NewReplacer(".", "-", "_", "-", "+", "-").Replace(strings.ToLower(target.Tag()))
+	if len(milvusName)+len(suffix) <= maxNameLen {
+		return milvusName + suffix
+	}
+	sum := sha256.Sum256([]byte(milvusName))
+	hash := "-" + hex.EncodeToString(sum[:])[:8]
+	keep := maxNameLen - len(suffix) - len(hash)
+	return strings.TrimRight(milvusName[:keep], "-.") + hash + suffix
+}
+
+// Intent is what a persisted Milvus's annotations ask for.
+type Intent struct {
+	RequestedImage, RequestedVersion string
+	UpgradeName                      string
+	Target                           milvus.Version
+}
+
+// IntentOf reads the intent from a Milvus's annotations; ok is false when it
+// has none, err when it is malformed.
+func IntentOf(m *milvus.Milvus) (in Intent, ok bool, err error) {
+	a := m.Annotations
+	in.UpgradeName = a[AnnotationPlannedUpgrade]
+	if in.UpgradeName == "" {
+		return Intent{}, false, nil
+	}
+	in.RequestedImage, in.RequestedVersion = a[AnnotationRequestedImage], a[AnnotationRequestedVersion]
+	if in.Target, err = milvus.ParseVersion(a[AnnotationMigrationTarget]); err != nil {
+		return Intent{}, true, fmt.Errorf("annotation %s: %w", AnnotationMigrationTarget, err)
+	}
+	return in, true, nil
+}
+
+// BuildUpgrade is the MilvusUpgrade that executes the intent of m: from the
+// version m runs to the 2.2.x target, its image in m's repository (a private
+// registry kept) and the policy's tool image. maxRetry, rollbackIfFailed and
+// operation are left to the defaulting webhook it passes through, like any
+// user's. It copies none of m's labels or annotations: Argo CD's tracking
+// ones would make it a pruning candidate. The caller sets the owner.
+func BuildUpgrade(m *milvus.Milvus, in Intent, p *policy.Policy) (*unstructured.Unstructured, error) {
+	source, ok := m.Status.Running()
+	if !ok {
+		g := m.Spec.Components.Global()
+		if !g.Known() {
+			return nil, fmt.Errorf("cannot tell which version Milvus %s/%s runs: %s", m.Namespace, m.Name, g.Reason)
+		}
+		source = g.Version
+	}
+	repo := m.ImageRepository()
+	if repo == "" {
+		repo = p.DefaultRepository
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{
+			"milvus":        map[string]any{"name": m.Name, "namespace": m.Namespace},
+			"sourceVersion": source.Tag(),
+			"targetVersion": in.Target.Tag(),
+			"targetImage":   repo + ":" + in.Target.Tag(),
+			"toolImage":     p.ToolImage,
+		},
+	}}
+	u.SetGroupVersionKind(milvus.MilvusUpgradeKind)
+	u.SetName(in.UpgradeName)
+	u.SetNamespace(m.Namespace)
+	u.SetLabels(map[string]string{LabelManagedBy: ManagedBy})
+	return u, nil
+}
+
+// Outcome is what the defaulting webhook does about a Milvus update.
+type Outcome struct {
+	// Hold, when set, keeps the old image and records this plan.
+	Hold *Plan
+	// Cancel drops an intent that has not started: the update keeps the held image.
+	Cancel bool
+	// Deny, when set, rejects the update: its planned migration failed.
+	Deny *validate.Violation
+	// Warning tells the user what happens next.
+	Warning *validate.Violation
+}
+
+// Decide turns an update into an Outcome. vs are the update's violations
+// (validate.Milvus); upgrades are the MilvusUpgrades that name this Milvus,
+// from the informer cache; byOperator reports a write by one of the policy's
+// operator identities.
+func Decide(old, cur *milvus.Milvus, vs []validate.Violation, upgrades []milvus.MilvusUpgrade, byOperator bool, p *policy.Policy) Outcome {
+	if plan := PlanFor(old, cur, vs, p); plan != nil {
+		return hold(cur, plan, upgrades)
+	}
+	in, ok, _ := IntentOf(cur)
+	unchanged := old != nil && old.Spec.Components.Image == cur.Spec.Components.Image && old.Spec.Components.Version == cur.Spec.Components.Version
+	if !ok || !unchanged || byOperator {
+		return Outcome{}
+	}
+	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" {
+		return Outcome{} // the operator has started: only it ends this
+	}
+	// The update keeps the held image and the operator has not started: git
+	// no longer asks for the change (a revert), so the plan is dropped.
+	return Outcome{Cancel: true, Warning: &validate.Violation{Rule: policy.RuleMeta, Path: milvus.ImagePath, Value: cur.Spec.Components.Image,
+		Detail: "planned migration cancelled",
+		Short:  fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}}
+}
+
+// hold holds the change for plan, unless its MilvusUpgrade failed or another
+// MilvusUpgrade is already at work on this Milvus: then it denies, saying what to do.
+func hold(cur *milvus.Milvus, plan *Plan, upgrades []milvus.MilvusUpgrade) Outcome {
+	deny := func(detail, short string) Outcome {
+		g := cur.Spec.Components.Global()
+		return Outcome{Deny: &validate.Violation{Rule: policy.RuleMeta, Path: g.Path, Value: g.Declared, Detail: detail, Short: short}}
+	}
+	for _, u := range upgrades {
+		switch {
+		case u.Name == plan.UpgradeName && Failed(u.Status.State):
+			return deny(fmt.Sprintf("MilvusUpgrade %s/%s, planned for this change, ended in state %s, so the image stays %s; see `kubectl describe milvusupgrade -n %s %s`, then delete it to retry, or revert the image in git",
+				u.Namespace, u.Name, u.Status.State, plan.HeldImage, u.Namespace, u.Name),
+				"planned MilvusUpgrade "+u.Name+" failed; delete it to retry")
+		case u.Name != plan.UpgradeName && u.Status.State != StateSucceeded && !Failed(u.Status.State):
+			return deny(fmt.Sprintf("MilvusUpgrade %s/%s already works on this Milvus (state %q); let it finish, or delete it, before changing the image",
+				u.Namespace, u.Name, u.Status.State),
+				"MilvusUpgrade "+u.Name+" already works on this Milvus")
+		}
+	}
+	return Outcome{Hold: plan, Warning: &validate.Violation{Rule: policy.RuleMeta, Path: cur.Spec.Components.Global().Path, Value: plan.RequestedImage,
+		Detail: "held for migration",
+		Short:  fmt.Sprintf("held; MilvusUpgrade %s migrates to %s first", plan.UpgradeName, plan.Target.Tag())}}
+}
+
+func find(upgrades []milvus.MilvusUpgrade, name string) *milvus.MilvusUpgrade {
+	for i := range upgrades {
+		if upgrades[i].Name == name {
+			return &upgrades[i]
+		}
+	}
+	return nil
+}
