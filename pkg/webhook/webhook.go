@@ -46,12 +46,19 @@ func Register(srv crwebhook.Server, p *policy.Policy, lookup Lookup) {
 
 // Handlers maps each admission path to its handler.
 func Handlers(p *policy.Policy, lookup Lookup) map[string]admission.Handler {
+	h := &handlers{policy: p, lookup: lookup}
 	return map[string]admission.Handler{
-		MutateMilvusPath:          &milvusDefaulter{policy: p, lookup: lookup},
-		ValidateMilvusPath:        &milvusValidator{policy: p, lookup: lookup},
-		MutateMilvusUpgradePath:   &upgradeDefaulter{policy: p, lookup: lookup},
-		ValidateMilvusUpgradePath: &upgradeValidator{policy: p, lookup: lookup},
+		MutateMilvusPath:          admission.HandlerFunc(h.mutateMilvus),
+		ValidateMilvusPath:        admission.HandlerFunc(h.validateMilvus),
+		MutateMilvusUpgradePath:   admission.HandlerFunc(h.mutateMilvusUpgrade),
+		ValidateMilvusUpgradePath: admission.HandlerFunc(h.validateMilvusUpgrade),
 	}
+}
+
+// handlers holds what every admission handler reads.
+type handlers struct {
+	policy *policy.Policy
+	lookup Lookup
 }
 
 // judged reports whether an operation is one the rules judge. The shipped
@@ -60,11 +67,23 @@ func judged(req admission.Request) bool {
 	return req.Operation == admissionv1.Create || req.Operation == admissionv1.Update
 }
 
-// decodeUpdate decodes the new object and, on UPDATE, the old one.
-func decodeUpdate[T any](req admission.Request, gvk schema.GroupVersionKind) (cur, old *T, err error) {
+// object is a view type of pkg/milvus.
+type object[T any] interface {
+	*T
+	GetNamespace() string
+	SetNamespace(string)
+}
+
+// decode decodes the new object and, on UPDATE, the old one, into their view
+// types, rejecting another kind. The new object gets the request's namespace
+// when it has none (a CREATE may leave it to the API server).
+func decode[T any, PT object[T]](req admission.Request, gvk schema.GroupVersionKind) (cur, old PT, err error) {
 	cur = new(T)
 	if err := milvus.Decode(req.Object.Raw, gvk, cur); err != nil {
 		return nil, nil, err
+	}
+	if cur.GetNamespace() == "" {
+		cur.SetNamespace(req.Namespace)
 	}
 	if req.Operation == admissionv1.Update {
 		old = new(T)
@@ -75,11 +94,8 @@ func decodeUpdate[T any](req admission.Request, gvk schema.GroupVersionKind) (cu
 	return cur, old, nil
 }
 
-// decodeRaw decodes the new object generically for patching, after checking its kind.
-func decodeRaw(req admission.Request, gvk schema.GroupVersionKind, view any) (map[string]any, error) {
-	if err := milvus.Decode(req.Object.Raw, gvk, view); err != nil {
-		return nil, err
-	}
+// raw decodes the new object generically, for patching.
+func raw(req admission.Request) (map[string]any, error) {
 	var obj map[string]any
 	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
 		return nil, err
