@@ -8,9 +8,11 @@ package migration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -115,18 +117,22 @@ func PlanFor(old, cur *milvus.Milvus, vs []validate.Violation, p *policy.Policy)
 	}
 }
 
-// maxNameLen keeps generated names within a DNS label, to be safe everywhere.
+// maxNameLen keeps generated names short enough for a label value too.
 const maxNameLen = 63
 
-// UpgradeName is "<milvus>-migrate-<target tag>", made a valid name; a long
-// Milvus name is cut and given a hash so two Milvuses never share one.
+// UpgradeName is "<milvus>-migrate-v<major>-<minor>-<patch>", a valid object
+// name: the target's flavour and pre-release words are left out, so a long tag
+// cannot make it long. A long Milvus name is cut and given a hash so two
+// Milvuses never share one.
 func UpgradeName(milvusName string, target milvus.Version) string {
-	suffix := "-migrate-" + strings.NewReplacer(".", "-", "_", "-", "+", "-").Replace(strings.ToLower(target.Tag()))
+	suffix := "-migrate-v" + strings.ReplaceAll(target.Short(), ".", "-")
 	if len(milvusName)+len(suffix) <= maxNameLen {
 		return milvusName + suffix
 	}
 	sum := sha256.Sum256([]byte(milvusName))
 	hash := "-" + hex.EncodeToString(sum[:])[:8]
+	// suffix is at most 9+1+3*6+2 characters (version numbers are bounded by
+	// the parser), so keep is always positive.
 	keep := maxNameLen - len(suffix) - len(hash)
 	return strings.TrimRight(milvusName[:keep], "-.") + hash + suffix
 }
@@ -200,24 +206,31 @@ type Outcome struct {
 	Warning *validate.Violation
 }
 
+// Request is what Decide needs to know about the admission request itself.
+type Request struct {
+	// ByOperator reports a write by one of the policy's operator identities.
+	ByOperator bool
+	// Applier is the field manager of a server-side apply, else "".
+	Applier string
+}
+
 // Decide turns an update into an Outcome. vs are the update's violations
 // (validate.Milvus); upgrades are the MilvusUpgrades that name this Milvus,
-// from the informer cache; byOperator reports a write by one of the policy's
-// operator identities.
-func Decide(old, cur *milvus.Milvus, vs []validate.Violation, upgrades []milvus.MilvusUpgrade, byOperator bool, p *policy.Policy) Outcome {
+// from the informer cache.
+func Decide(old, cur *milvus.Milvus, vs []validate.Violation, upgrades []milvus.MilvusUpgrade, req Request, p *policy.Policy) Outcome {
 	if plan := PlanFor(old, cur, vs, p); plan != nil {
 		return hold(cur, plan, upgrades)
 	}
 	in, ok, _ := IntentOf(cur)
 	unchanged := old != nil && old.Spec.Components.Image == cur.Spec.Components.Image && old.Spec.Components.Version == cur.Spec.Components.Version
-	if !ok || !unchanged || byOperator {
+	if !ok || !unchanged || req.ByOperator || !revertedInGit(cur, in, req.Applier) {
 		return Outcome{}
 	}
 	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" {
 		return Outcome{} // the operator has started: only it ends this
 	}
-	// The update keeps the held image and the operator has not started: git
-	// no longer asks for the change (a revert), so the plan is dropped.
+	// An apply keeps the held image and no longer asks for the requested one,
+	// and the operator has not started: git was reverted, so the plan is dropped.
 	return Outcome{Cancel: true, Warning: &validate.Violation{Rule: policy.RuleMeta, Path: milvus.ImagePath, Value: cur.Spec.Components.Image,
 		Detail: "planned migration cancelled",
 		Short:  fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}}
@@ -246,6 +259,52 @@ func hold(cur *milvus.Milvus, plan *Plan, upgrades []milvus.MilvusUpgrade) Outco
 		Detail: "held for migration",
 		Short:  fmt.Sprintf("held; MilvusUpgrade %s migrates to %s first", plan.UpgradeName, plan.Target.Tag())}}
 }
+
+// revertedInGit reports that what git applies no longer asks for the
+// requested image:
+//   - a server-side apply (Flux, Argo CD with server-side apply) whose field
+//     manager owns the image field: the image in the object is the one it
+//     applied;
+//   - kubectl's client-side apply configuration (the last-applied annotation,
+//     as Argo CD and kubectl apply write it) names another image.
+//
+// A kubectl edit or label is neither, and does not cancel. The API server
+// re-invoking this webhook on its own hold of a client-side apply still finds
+// the requested image in the last-applied annotation.
+func revertedInGit(cur *milvus.Milvus, in Intent, applier string) bool {
+	if applier != "" && appliesImage(cur, applier) {
+		return cur.Spec.Components.Image != in.RequestedImage || cur.Spec.Components.Version != in.RequestedVersion
+	}
+	last := cur.Annotations[lastApplied]
+	if last == "" {
+		return false
+	}
+	var applied milvus.Milvus
+	if err := json.Unmarshal([]byte(last), &applied); err != nil {
+		return false
+	}
+	return applied.Spec.Components.Image != in.RequestedImage || applied.Spec.Components.Version != in.RequestedVersion
+}
+
+// appliesImage reports that the server-side apply manager owns
+// spec.components.image in the object's managed fields.
+func appliesImage(m *milvus.Milvus, manager string) bool {
+	for _, mf := range m.ManagedFields {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+			return false
+		}
+		_, ok := fields["f:spec"]["f:components"]["f:image"]
+		return ok
+	}
+	return false
+}
+
+// lastApplied is kubectl's client-side apply annotation.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 func find(upgrades []milvus.MilvusUpgrade, name string) *milvus.MilvusUpgrade {
 	for i := range upgrades {

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 
 	"gomodules.xyz/jsonpatch/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
@@ -45,7 +47,8 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request) admi
 			return lookupFailed(ctx, err)
 		}
 	}
-	out := migration.Decide(old, cur, validate.Milvus(change, h.policy), upgrades, byOperator, h.policy)
+	out := migration.Decide(old, cur, validate.Milvus(change, h.policy), upgrades,
+		migration.Request{ByOperator: byOperator, Applier: applier(req)}, h.policy)
 	var more []jsonpatch.Operation
 	switch {
 	case out.Deny != nil:
@@ -93,4 +96,18 @@ func (h *handlers) milvusChange(ctx context.Context, req admission.Request, old,
 	var err error
 	change.Upgrades, err = h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name)
 	return change, err
+}
+
+// applier is the field manager the request names, else "". The API server
+// passes a PATCH (server-side apply included) to admission as an update with
+// UpdateOptions; Decide checks that the manager's managed fields say Apply.
+func applier(req admission.Request) string {
+	if len(req.Options.Raw) == 0 {
+		return ""
+	}
+	var opts metav1.UpdateOptions
+	if err := json.Unmarshal(req.Options.Raw, &opts); err != nil {
+		return ""
+	}
+	return opts.FieldManager
 }

@@ -231,24 +231,49 @@ func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
 	})
 }
 
+// A revert in git before the operator started cancels cleanly: kubectl's
+// client-side apply through the webhook, Flux's server-side apply because it
+// owns the intent annotations the webhook added during its own apply.
 func TestRevertBeforeTheOperatorStartsCancels(t *testing.T) {
-	ns := newNamespace(t)
-	m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
-	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-	m.image = repo + "v2.4.23"
-	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-	waitForPlanned(t, ns)
+	ctx := context.Background()
+	syncers := map[string]func(t *testing.T, ns string, m milvusManifest) string{
+		"kubectl apply": func(t *testing.T, ns string, m milvusManifest) string {
+			_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+			return stderr
+		},
+		"flux ssa": func(t *testing.T, ns string, m milvusManifest) string {
+			_, err := fluxManager().ApplyAll(ctx, readObjects(t, ns, m.yaml()), ssa.DefaultApplyOptions())
+			require.NoError(t, err)
+			return ""
+		},
+	}
+	for name, sync := range syncers {
+		t.Run(name, func(t *testing.T) {
+			ns := newNamespace(t)
+			m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
+			sync(t, ns, m)
+			m.image = repo + "v2.4.23"
+			sync(t, ns, m)
+			waitForPlanned(t, ns)
 
-	m.image = repo + "v2.1.4" // git reverted
-	_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-	assert.Contains(t, stderr, "[MU-META] spec.components.image: migration "+plannedName+" cancelled")
-	assert.Nil(t, annotation(t, ns, "milvus-admission.io/planned-upgrade"))
-	eventually(t, "the unstarted upgrade is deleted", func() error {
-		if got := upgrades(t, ns); len(got) != 0 {
-			return fmt.Errorf("MilvusUpgrades: %v", got)
-		}
-		return nil
-	})
-	assert.Contains(t, eventReasons(t, ns), "MigrationCancelled")
-	assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "my-release"))
+			// Unrelated edits while the migration waits do not cancel it.
+			kubectl(t, nil, "-n", ns, "label", "milvus", "my-release", "team=search")
+			assert.Equal(t, plannedName, annotation(t, ns, "milvus-admission.io/planned-upgrade"))
+
+			m.image = repo + "v2.1.4" // git reverted
+			stderr := sync(t, ns, m)
+			if name == "kubectl apply" {
+				assert.Contains(t, stderr, "[MU-META] spec.components.image: migration "+plannedName+" cancelled")
+			}
+			assert.Nil(t, annotation(t, ns, "milvus-admission.io/planned-upgrade"))
+			eventually(t, "the unstarted upgrade is deleted", func() error {
+				if got := upgrades(t, ns); len(got) != 0 {
+					return fmt.Errorf("MilvusUpgrades: %v", got)
+				}
+				return nil
+			})
+			assert.Contains(t, eventReasons(t, ns), "MigrationCancelled")
+			assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "my-release"))
+		})
+	}
 }

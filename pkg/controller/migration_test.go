@@ -1,0 +1,332 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+)
+
+const (
+	milvusUID    = types.UID("6f0c1a52-0000-4000-8000-000000000001")
+	otherUID     = types.UID("6f0c1a52-0000-4000-8000-000000000002")
+	plannedName  = "my-release-migrate-v2-2-16"
+	argoTracking = "argocd.argoproj.io/tracking-id"
+)
+
+var releaseKey = types.NamespacedName{Namespace: "default", Name: "my-release"}
+
+// intent is what the webhook records for the hold of 2.1.4 → 2.4.23.
+func intent() map[string]string {
+	return map[string]string{
+		migration.AnnotationRequestedImage:  "registry.internal:5000/milvusdb/milvus:v2.4.23",
+		migration.AnnotationPlannedUpgrade:  plannedName,
+		migration.AnnotationMigrationTarget: "v2.2.16",
+	}
+}
+
+// newMilvusObj is the Milvus my-release, held at 2.1.4 in a private registry,
+// running 2.1.4, with the given annotations (none when nil).
+func newMilvusObj(name string, uid types.UID, annotations map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "milvus.io/v1beta1", "kind": "Milvus",
+		"metadata": map[string]any{"name": name, "namespace": "default"},
+		"spec":     map[string]any{"components": map[string]any{"image": "registry.internal:5000/milvusdb/milvus:v2.1.4"}},
+		"status":   map[string]any{"currentVersion": "v2.1.4"},
+	}}
+	u.SetUID(uid)
+	u.SetLabels(map[string]string{"app.kubernetes.io/instance": name})
+	if annotations != nil {
+		u.SetAnnotations(annotations)
+	}
+	return u
+}
+
+// generated is a MilvusUpgrade the controller made for the Milvus with ownerUID.
+func generated(name, ownerName string, ownerUID types.UID, state string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "milvus.io/v1beta1", "kind": "MilvusUpgrade",
+		"metadata": map[string]any{"name": name, "namespace": "default"},
+		"spec": map[string]any{
+			"milvus":        map[string]any{"name": ownerName, "namespace": "default"},
+			"sourceVersion": "v2.1.4", "targetVersion": "v2.2.16",
+			"targetImage": "registry.internal:5000/milvusdb/milvus:v2.2.16", "toolImage": "milvusdb/meta-migration:v2.2.0",
+		},
+	}}
+	u.SetUID(types.UID("up-" + name))
+	u.SetLabels(map[string]string{migration.LabelManagedBy: migration.ManagedBy})
+	u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: ownerName, UID: ownerUID, Controller: ptr(true)}})
+	if state != "" {
+		u.Object["status"] = map[string]any{"state": state}
+	}
+	return u
+}
+
+type fixture struct {
+	client client.Client
+	events *events.FakeRecorder
+	r      *Migration
+}
+
+func newFixture(objs ...client.Object) *fixture {
+	c := fake.NewClientBuilder().WithObjects(objs...).Build()
+	rec := events.NewFakeRecorder(100)
+	return &fixture{client: c, events: rec, r: &Migration{Client: c, Policy: policy.Default(), Events: rec}}
+}
+
+func (f *fixture) reconcile(t *testing.T, key types.NamespacedName) {
+	t.Helper()
+	res, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	require.NoError(t, err)
+	assert.Equal(t, ctrl.Result{}, res)
+}
+
+// drain returns the events recorded so far.
+func (f *fixture) drain() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func (f *fixture) upgrades(t *testing.T) []unstructured.Unstructured {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind("MilvusUpgradeList"))
+	require.NoError(t, f.client.List(context.Background(), list, client.InNamespace("default")))
+	return list.Items
+}
+
+func (f *fixture) getUpgrade(t *testing.T, name string) (*unstructured.Unstructured, error) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(milvus.MilvusUpgradeKind)
+	err := f.client.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: name}, u)
+	return u, err
+}
+
+func (f *fixture) milvusAnnotations(t *testing.T) map[string]string {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(milvus.MilvusKind)
+	require.NoError(t, f.client.Get(context.Background(), releaseKey, u))
+	return u.GetAnnotations()
+}
+
+func names(items []unstructured.Unstructured) []string {
+	var out []string
+	for _, u := range items {
+		out = append(out, u.GetName())
+	}
+	return out
+}
+
+func TestReconcileCreatesThePlannedUpgrade(t *testing.T) {
+	ann := intent()
+	ann[argoTracking] = "app:milvus.io/Milvus:default/my-release"
+	f := newFixture(newMilvusObj("my-release", milvusUID, ann))
+
+	f.reconcile(t, releaseKey)
+
+	up, err := f.getUpgrade(t, plannedName)
+	require.NoError(t, err)
+	assert.Equal(t, []metav1.OwnerReference{{
+		APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: "my-release", UID: milvusUID, Controller: ptr(true),
+	}}, up.GetOwnerReferences())
+	assert.Equal(t, map[string]string{migration.LabelManagedBy: migration.ManagedBy}, up.GetLabels())
+	assert.Empty(t, up.GetAnnotations(), "no Argo CD tracking copied from the Milvus")
+	spec, _, err := unstructured.NestedMap(up.Object, "spec")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{
+		"milvus":        map[string]any{"name": "my-release", "namespace": "default"},
+		"sourceVersion": "v2.1.4",
+		"targetVersion": "v2.2.16",
+		"targetImage":   "registry.internal:5000/milvusdb/milvus:v2.2.16",
+		"toolImage":     "milvusdb/meta-migration:v2.2.0",
+	}, spec)
+	_, hasStatus, _ := unstructured.NestedString(up.Object, "status", "state")
+	assert.False(t, hasStatus)
+
+	evs := f.drain()
+	require.Len(t, evs, 1)
+	assert.True(t, strings.HasPrefix(evs[0], "Normal "+ReasonPlanned+" "), evs[0])
+	assert.Contains(t, evs[0], plannedName)
+	assert.Contains(t, evs[0], "v2.1.4 → v2.2.16")
+	assert.Contains(t, evs[0], "registry.internal:5000/milvusdb/milvus:v2.4.23")
+
+	assert.Equal(t, ann, f.milvusAnnotations(t), "the intent stays until the upgrade succeeds")
+
+	t.Run("a second reconcile creates no duplicate", func(t *testing.T) {
+		f.reconcile(t, releaseKey)
+		assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
+		assert.Empty(t, f.drain())
+	})
+}
+
+func TestReconcileUpgradeOutcome(t *testing.T) {
+	t.Run("succeeded: intent annotations removed, others kept", func(t *testing.T) {
+		ann := intent()
+		ann[migration.AnnotationRequestedVersion] = "2.4.23"
+		ann[argoTracking] = "app:milvus.io/Milvus:default/my-release"
+		f := newFixture(newMilvusObj("my-release", milvusUID, ann), generated(plannedName, "my-release", milvusUID, migration.StateSucceeded))
+
+		f.reconcile(t, releaseKey)
+
+		assert.Equal(t, map[string]string{argoTracking: "app:milvus.io/Milvus:default/my-release"}, f.milvusAnnotations(t))
+		evs := f.drain()
+		require.Len(t, evs, 1)
+		assert.True(t, strings.HasPrefix(evs[0], "Normal "+ReasonSucceeded+" "), evs[0])
+		assert.Contains(t, evs[0], plannedName)
+		assert.Contains(t, evs[0], "(version 2.4.23)")
+		assert.Equal(t, []string{plannedName}, names(f.upgrades(t)), "a succeeded upgrade is kept")
+
+		t.Run("the next reconcile, without intent, keeps the succeeded upgrade", func(t *testing.T) {
+			f.reconcile(t, releaseKey)
+			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
+			assert.Empty(t, f.drain())
+		})
+	})
+	for _, state := range []string{"BakupMetaFailed", "UpdateMetaFailed", "RollbackFailed", "RollbackedSucceeded"} {
+		t.Run("failed in "+state+": warning event, intent kept, nothing created", func(t *testing.T) {
+			f := newFixture(newMilvusObj("my-release", milvusUID, intent()), generated(plannedName, "my-release", milvusUID, state))
+
+			f.reconcile(t, releaseKey)
+
+			assert.Equal(t, intent(), f.milvusAnnotations(t))
+			evs := f.drain()
+			require.Len(t, evs, 1)
+			assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonFailed+" "), evs[0])
+			assert.Contains(t, evs[0], plannedName)
+			assert.Contains(t, evs[0], state)
+			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
+		})
+	}
+	for _, state := range []string{"", "BakupMeta", "UpdatingMeta"} {
+		t.Run("in progress ("+state+"): nothing to do", func(t *testing.T) {
+			f := newFixture(newMilvusObj("my-release", milvusUID, intent()), generated(plannedName, "my-release", milvusUID, state))
+
+			f.reconcile(t, releaseKey)
+
+			assert.Equal(t, intent(), f.milvusAnnotations(t))
+			assert.Empty(t, f.drain())
+			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
+		})
+	}
+}
+
+func TestReconcileCancelsUnstarted(t *testing.T) {
+	userUpgrade := generated("manual-upgrade", "my-release", milvusUID, "")
+	userUpgrade.SetLabels(nil)
+	userUpgrade.SetOwnerReferences(nil)
+
+	tests := []struct {
+		name    string
+		objs    []client.Object
+		kept    []string
+		deleted string // the upgrade a MigrationCancelled event names, if any
+	}{
+		{name: "owned generated upgrade not started: deleted",
+			objs:    []client.Object{generated(plannedName, "my-release", milvusUID, "")},
+			deleted: plannedName},
+		{name: "owned generated upgrade in UpdatingMeta: kept",
+			objs: []client.Object{generated(plannedName, "my-release", milvusUID, "UpdatingMeta")},
+			kept: []string{plannedName}},
+		{name: "owned generated upgrade failed: kept",
+			objs: []client.Object{generated(plannedName, "my-release", milvusUID, "UpdateMetaFailed")},
+			kept: []string{plannedName}},
+		{name: "generated upgrade of another Milvus: kept",
+			objs: []client.Object{
+				newMilvusObj("other-release", otherUID, intent()),
+				generated("other-release-migrate-v2-2-16", "other-release", otherUID, ""),
+			},
+			kept: []string{"other-release-migrate-v2-2-16"}},
+		{name: "a user's upgrade without the label: kept",
+			objs: []client.Object{userUpgrade},
+			kept: []string{"manual-upgrade"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(append([]client.Object{newMilvusObj("my-release", milvusUID, nil)}, tc.objs...)...)
+
+			f.reconcile(t, releaseKey)
+
+			assert.ElementsMatch(t, tc.kept, names(f.upgrades(t)))
+			evs := f.drain()
+			if tc.deleted == "" {
+				assert.Empty(t, evs)
+				return
+			}
+			_, err := f.getUpgrade(t, tc.deleted)
+			assert.True(t, apierrors.IsNotFound(err), "%v", err)
+			require.Len(t, evs, 1)
+			assert.True(t, strings.HasPrefix(evs[0], "Normal "+ReasonCancelled+" "), evs[0])
+			assert.Contains(t, evs[0], tc.deleted)
+		})
+	}
+}
+
+func TestReconcileNothingToDo(t *testing.T) {
+	t.Run("Milvus not found: no error", func(t *testing.T) {
+		f := newFixture()
+		f.reconcile(t, releaseKey)
+		assert.Empty(t, f.drain())
+		assert.Empty(t, f.upgrades(t))
+	})
+	t.Run("Milvus without intent or upgrades: nothing happens", func(t *testing.T) {
+		f := newFixture(newMilvusObj("my-release", milvusUID, map[string]string{argoTracking: "x"}))
+		f.reconcile(t, releaseKey)
+		assert.Empty(t, f.drain())
+		assert.Empty(t, f.upgrades(t))
+		assert.Equal(t, map[string]string{argoTracking: "x"}, f.milvusAnnotations(t))
+	})
+}
+
+func TestReconcileInvalidIntent(t *testing.T) {
+	t.Run("malformed target: warning event, no error, nothing created", func(t *testing.T) {
+		ann := intent()
+		ann[migration.AnnotationMigrationTarget] = "soon"
+		f := newFixture(newMilvusObj("my-release", milvusUID, ann))
+
+		f.reconcile(t, releaseKey)
+
+		evs := f.drain()
+		require.Len(t, evs, 1)
+		assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
+		assert.Contains(t, evs[0], migration.AnnotationMigrationTarget)
+		assert.Empty(t, f.upgrades(t))
+		assert.Equal(t, ann, f.milvusAnnotations(t))
+	})
+	t.Run("running version unknown: warning event, no error, nothing created", func(t *testing.T) {
+		m := newMilvusObj("my-release", milvusUID, intent())
+		require.NoError(t, unstructured.SetNestedField(m.Object, "milvusdb/milvus:latest", "spec", "components", "image"))
+		unstructured.RemoveNestedField(m.Object, "status")
+		f := newFixture(m)
+
+		f.reconcile(t, releaseKey)
+
+		evs := f.drain()
+		require.Len(t, evs, 1)
+		assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
+		assert.Contains(t, evs[0], "cannot plan the migration")
+		assert.Empty(t, f.upgrades(t))
+	})
+}

@@ -1,0 +1,194 @@
+package webhook
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"testing"
+
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+)
+
+const (
+	holdOperator = "system:serviceaccount:milvus-operator:milvus-operator"
+	holdPlanned  = "my-release-migrate-v2-2-16"
+	image214     = "milvusdb/milvus:v2.1.4"
+	image2216    = "milvusdb/milvus:v2.2.16"
+	image2423    = "milvusdb/milvus:v2.4.23"
+)
+
+// heldIntent is what the hold of 2.1.4 → 2.4.23 records on the Milvus.
+func heldIntent() map[string]string {
+	return map[string]string{
+		migration.AnnotationRequestedImage:  image2423,
+		migration.AnnotationPlannedUpgrade:  holdPlanned,
+		migration.AnnotationMigrationTarget: "v2.2.16",
+	}
+}
+
+// milvusJSON is the Milvus my-release with image and annotations (none when nil).
+func milvusJSON(t *testing.T, image string, annotations map[string]string) string {
+	t.Helper()
+	meta := map[string]any{"name": "my-release", "namespace": "default"}
+	if annotations != nil {
+		meta["annotations"] = annotations
+	}
+	raw, err := json.Marshal(map[string]any{
+		"apiVersion": "milvus.io/v1beta1", "kind": "Milvus", "metadata": meta,
+		"spec": map[string]any{"components": map[string]any{"image": image, "imageUpdateMode": "rollingUpgrade"}},
+	})
+	require.NoError(t, err)
+	return string(raw)
+}
+
+func milvusReview(t *testing.T, user, oldImage string, oldAnn map[string]string, image string, ann map[string]string) review {
+	return review{op: admissionv1.Update, kind: "Milvus", resource: "milvuses", user: user,
+		old: milvusJSON(t, oldImage, oldAnn), object: milvusJSON(t, image, ann)}
+}
+
+func plannedUpgrade(name, state string) milvus.MilvusUpgrade {
+	u := milvus.MilvusUpgrade{}
+	u.Name, u.Namespace = name, "default"
+	u.Spec.Milvus.Name = "my-release"
+	u.Spec.SourceVersion, u.Spec.TargetVersion, u.Spec.TargetImage = "v2.1.4", "v2.2.16", image2216
+	u.Status.State = state
+	return u
+}
+
+// applyPatch applies the response's patch to the object as the API server would.
+func applyPatch(t *testing.T, object string, r *admissionv1.AdmissionResponse) *milvus.Milvus {
+	t.Helper()
+	out := []byte(object)
+	if r.Patch != nil {
+		patch, err := jsonpatchapply.DecodePatch(r.Patch)
+		require.NoError(t, err)
+		out, err = patch.Apply(out)
+		require.NoError(t, err)
+	}
+	m := &milvus.Milvus{}
+	require.NoError(t, milvus.Decode(out, milvus.MilvusKind, m))
+	return m
+}
+
+func TestMutateMilvusHold(t *testing.T) {
+	t.Run("2.1.4 to 2.4.23 by a user is held and the intent recorded", func(t *testing.T) {
+		srv := server(t, &fakeLookup{})
+		rv := milvusUpdate(image214, image2423, "alice")
+		r := post(t, srv, MutateMilvusPath, rv)
+		assert.True(t, r.Allowed, "%v", r.Result)
+		assert.Equal(t, []map[string]any{
+			{"op": "add", "path": "/spec/components/imageUpdateMode", "value": "rollingUpgrade"},
+			{"op": "add", "path": "/spec/components/image", "value": image214},
+			{"op": "add", "path": "/metadata/annotations", "value": map[string]any{}},
+			{"op": "add", "path": "/metadata/annotations/milvus-admission.io~1requested-image", "value": image2423},
+			{"op": "add", "path": "/metadata/annotations/milvus-admission.io~1planned-upgrade", "value": holdPlanned},
+			{"op": "add", "path": "/metadata/annotations/milvus-admission.io~1migration-target", "value": "v2.2.16"},
+		}, patchOf(t, r))
+		m := applyPatch(t, rv.object, r)
+		assert.Equal(t, image214, m.Spec.Components.Image)
+		assert.Equal(t, heldIntent(), m.Annotations)
+
+		require.Len(t, r.Warnings, 1)
+		assert.Contains(t, r.Warnings[0], "[MU-META]")
+		assert.Contains(t, r.Warnings[0], holdPlanned)
+		assert.LessOrEqual(t, len([]rune(r.Warnings[0])), 120)
+		assert.Equal(t, "MU-META", r.AuditAnnotations[AuditRules])
+		assert.Contains(t, r.AuditAnnotations[AuditDecision], "/spec/components/image")
+	})
+	t.Run("the planned upgrade failed: 422 naming it", func(t *testing.T) {
+		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade(holdPlanned, "UpdateMetaFailed")}})
+		r := post(t, srv, MutateMilvusPath, milvusUpdate(image214, image2423, "alice"))
+		assert.False(t, r.Allowed)
+		assert.Nil(t, r.Patch)
+		require.NotNil(t, r.Result)
+		assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
+		assert.Contains(t, r.Result.Message, "default/"+holdPlanned)
+		assert.Contains(t, r.Result.Message, "UpdateMetaFailed")
+		assert.Contains(t, r.Result.Message, "delete it to retry")
+		require.NotNil(t, r.Result.Details)
+		require.Len(t, r.Result.Details.Causes, 1)
+		assert.Equal(t, "spec.components.image", r.Result.Details.Causes[0].Field)
+		assert.Contains(t, r.Result.Details.Causes[0].Message, "[MU-META]")
+		assert.Equal(t, map[string]string{AuditDecision: "denied", AuditRules: "MU-META"}, r.AuditAnnotations)
+	})
+	t.Run("another upgrade of this Milvus in progress: 422 naming it", func(t *testing.T) {
+		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade("manual-upgrade", "UpdatingMeta")}})
+		r := post(t, srv, MutateMilvusPath, milvusUpdate(image214, image2423, "alice"))
+		assert.False(t, r.Allowed)
+		require.NotNil(t, r.Result)
+		assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
+		assert.Contains(t, r.Result.Message, "default/manual-upgrade")
+	})
+	t.Run("the operator writing the target image of an existing upgrade: no hold", func(t *testing.T) {
+		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade(holdPlanned, "UpdatingMeta")}})
+		rv := milvusReview(t, holdOperator, image214, heldIntent(), image2216, heldIntent())
+		r := post(t, srv, MutateMilvusPath, rv)
+		assert.True(t, r.Allowed, "%v", r.Result)
+		assert.Nil(t, patchOf(t, r), "nothing to default, nothing held, nothing cancelled")
+		assert.Empty(t, r.Warnings)
+		assert.NotContains(t, r.AuditAnnotations, AuditRules)
+		m := applyPatch(t, rv.object, r)
+		assert.Equal(t, image2216, m.Spec.Components.Image)
+		assert.Equal(t, heldIntent(), m.Annotations, "the controller, not the webhook, clears the intent")
+	})
+	t.Run("a kubectl apply back on the held image with no upgrade created: intent cancelled", func(t *testing.T) {
+		srv := server(t, &fakeLookup{})
+		ann := heldIntent()
+		ann[migration.AnnotationRequestedVersion] = "2.4.23"
+		ann["argocd.argoproj.io/tracking-id"] = "app:milvus.io/Milvus:default/my-release"
+		reverted := maps.Clone(ann)
+		reverted["kubectl.kubernetes.io/last-applied-configuration"] = `{"spec":{"components":{"image":"` + image214 + `"}}}`
+		rv := milvusReview(t, "alice", image214, ann, image214, reverted)
+		r := post(t, srv, MutateMilvusPath, rv)
+		assert.True(t, r.Allowed, "%v", r.Result)
+		assert.Equal(t, []map[string]any{
+			{"op": "remove", "path": "/metadata/annotations/milvus-admission.io~1requested-image"},
+			{"op": "remove", "path": "/metadata/annotations/milvus-admission.io~1requested-version"},
+			{"op": "remove", "path": "/metadata/annotations/milvus-admission.io~1planned-upgrade"},
+			{"op": "remove", "path": "/metadata/annotations/milvus-admission.io~1migration-target"},
+		}, patchOf(t, r))
+		m := applyPatch(t, rv.object, r)
+		assert.Equal(t, image214, m.Spec.Components.Image)
+		assert.Equal(t, map[string]string{
+			"argocd.argoproj.io/tracking-id":                   "app:milvus.io/Milvus:default/my-release",
+			"kubectl.kubernetes.io/last-applied-configuration": reverted["kubectl.kubernetes.io/last-applied-configuration"],
+		}, m.Annotations, "only the intent goes")
+		require.Len(t, r.Warnings, 1)
+		assert.Contains(t, r.Warnings[0], "[MU-META]")
+		assert.Contains(t, r.Warnings[0], holdPlanned+" cancelled")
+		assert.Equal(t, "MU-META", r.AuditAnnotations[AuditRules])
+	})
+	t.Run("a user keeping the held image once the upgrade started: nothing cancelled", func(t *testing.T) {
+		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade(holdPlanned, "BakupMeta")}})
+		r := post(t, srv, MutateMilvusPath, milvusReview(t, "alice", image214, heldIntent(), image214, heldIntent()))
+		assert.True(t, r.Allowed, "%v", r.Result)
+		assert.Nil(t, patchOf(t, r))
+		assert.Empty(t, r.Warnings)
+	})
+}
+
+// Without the mutating webhook's hold (it did not run, or could not plan),
+// generate acts as deny at validation.
+func TestValidateMilvusGenerateDenies(t *testing.T) {
+	srv := server(t, &fakeLookup{})
+	r := post(t, srv, ValidateMilvusPath, milvusUpdate(image214, image2423, "alice"))
+	assert.False(t, r.Allowed)
+	require.NotNil(t, r.Result)
+	assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
+	require.NotNil(t, r.Result.Details)
+	require.Len(t, r.Result.Details.Causes, 1)
+	assert.Equal(t, "spec.components.image", r.Result.Details.Causes[0].Field)
+	assert.Contains(t, r.Result.Details.Causes[0].Message, "[MU-META]")
+	assert.Equal(t, map[string]string{AuditDecision: "denied", AuditRules: "MU-META"}, r.AuditAnnotations)
+
+	t.Run("the held object, as the mutating webhook leaves it, passes", func(t *testing.T) {
+		r := post(t, srv, ValidateMilvusPath, milvusReview(t, "alice", image214, nil, image214, heldIntent()))
+		assert.True(t, r.Allowed, "%v", r.Result)
+	})
+}
