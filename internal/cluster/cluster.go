@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -38,13 +40,14 @@ type Options struct {
 	// KubeBin holds etcd, kube-apiserver and kubectl. Default: $KUBEBUILDER_ASSETS,
 	// else bin/kube/<KubeVersion> in the repository.
 	KubeBin string
-	// Log receives the webhook's output. Default: a file in the work dir.
+	// Log also receives the webhook's output, which always goes to WebhookLog.
 	Log io.Writer
 	// WebhookArgs are extra flags for the webhook process.
 	WebhookArgs []string
 }
 
-// Cluster is a running control plane with the webhook registered.
+// Cluster is a running control plane; after Start, with the webhook running
+// and registered.
 type Cluster struct {
 	// Config is an admin (system:masters) client config.
 	Config *rest.Config
@@ -81,19 +84,79 @@ func KubeBinDir() string {
 
 // Start brings everything up; on error nothing is left running.
 func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	c, err = StartControlPlane(ControlPlaneOptions{KubeBin: o.KubeBin})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+			c = nil
+		}
+	}()
+	certDir := filepath.Join(c.Dir, "certs")
+	caPEM, err := writeServingCert(certDir)
+	if err != nil {
+		return c, err
+	}
+	bin, err := c.BuildWebhook(ctx)
+	if err != nil {
+		return c, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return c, err
+	}
+	probePort, err := FreePort()
+	if err != nil {
+		return c, err
+	}
+	// The webhook runs as a user would run it, with its own kubeconfig,
+	// certificate directory and flags.
+	args := append([]string{
+		"--kubeconfig", c.Kubeconfig,
+		"--cert-dir", certDir,
+		"--port", fmt.Sprint(port),
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+		"--leader-election-namespace", "default", // out of cluster there is no pod namespace
+	}, o.WebhookArgs...)
+	if err := c.StartWebhookProcess(bin, args, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), o.Log); err != nil {
+		return c, err
+	}
+	c.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	if err := c.registerWebhooks(ctx, caPEM); err != nil {
+		return c, err
+	}
+	return c, c.waitForAdmission(ctx)
+}
+
+// ControlPlaneOptions configure StartControlPlane.
+type ControlPlaneOptions struct {
+	// KubeBin as in Options.
+	KubeBin string
+	// CRDDirs are installed besides the Milvus Operator's CRDs.
+	CRDDirs []string
+}
+
+// StartControlPlane starts etcd and kube-apiserver (RBAC on) with the Milvus
+// Operator's CRDs and those of o.CRDDirs, and an admin kubeconfig — nothing
+// else: no webhook, no webhook configurations. Stop tears it down; on error
+// nothing is left running.
+func StartControlPlane(o ControlPlaneOptions) (c *Cluster, err error) {
 	if o.KubeBin == "" {
 		o.KubeBin = KubeBinDir()
 	}
 	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(o.KubeBin, bin)); err != nil {
-			return nil, fmt.Errorf("%s is missing from %s: build the control plane with `make kube-binaries` (about 13 minutes the first time)", bin, o.KubeBin)
+			return nil, fmt.Errorf("%s is missing from %s: run `make kube-binaries` (builds the control plane from source, about 13 minutes the first time)", bin, o.KubeBin)
 		}
 	}
 	crdDir, err := shared.CRDDir()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "milvus-admission-e2e-")
+	dir, err := os.MkdirTemp("", "milvus-admission-")
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +167,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: o.KubeBin,
-		CRDDirectoryPaths:     []string{crdDir},
+		CRDDirectoryPaths:     append([]string{crdDir}, o.CRDDirs...),
 		ErrorIfCRDPathMissing: true,
 	}
 	if c.Config, err = c.env.Start(); err != nil {
@@ -116,7 +178,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.Client, err = client.New(c.Config, client.Options{}); err != nil {
 		return c, err
 	}
-	admin, err := c.env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	admin, err := c.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return c, err
 	}
@@ -125,69 +187,60 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, kubeconfig, 0o600); err != nil {
-		return c, err
-	}
-
-	certDir := filepath.Join(dir, "certs")
-	caPEM, err := writeServingCert(certDir)
-	if err != nil {
-		return c, err
-	}
-	if err := c.startWebhook(ctx, o, certDir, caPEM); err != nil {
-		return c, err
-	}
-	if err := c.registerWebhooks(ctx, caPEM); err != nil {
-		return c, err
-	}
-	return c, c.waitForAdmission(ctx)
+	return c, os.WriteFile(c.Kubeconfig, kubeconfig, 0o600)
 }
 
-// startWebhook builds cmd/webhook and runs it as a user would, with its own
-// kubeconfig, certificate directory and flags.
-func (c *Cluster) startWebhook(ctx context.Context, o Options, certDir string, caPEM []byte) error {
+// ServiceAccountKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount namespace/name with a token from the TokenRequest API
+// (`kubectl create token`), as a pod's projected token would, and returns
+// its path.
+func (c *Cluster) ServiceAccountKubeconfig(ctx context.Context, namespace, name string) (string, error) {
+	token, stderr, err := c.Kubectl(ctx, nil, "create", "token", name, "-n", namespace, "--duration=1h")
+	if err != nil {
+		return "", fmt.Errorf("kubectl create token %s -n %s: %v: %s", name, namespace, err, stderr)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthorityData: c.Config.CAData}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: strings.TrimSpace(token)}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name, Namespace: namespace}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(c.Dir, fmt.Sprintf("kubeconfig-%s-%s", namespace, name))
+	return path, clientcmd.WriteToFile(*cfg, path)
+}
+
+// BuildWebhook builds cmd/webhook into the work dir and returns its path.
+func (c *Cluster) BuildWebhook(ctx context.Context) (string, error) {
 	bin := filepath.Join(c.Dir, "webhook")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/webhook")
 	build.Dir = RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building cmd/webhook: %v\n%s", err, out)
+		return "", fmt.Errorf("building cmd/webhook: %v\n%s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	probePort, err := freePort()
-	if err != nil {
-		return err
-	}
-	args := append([]string{
-		"--kubeconfig", c.Kubeconfig,
-		"--cert-dir", certDir,
-		"--port", fmt.Sprint(port),
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
-		"--leader-election-namespace", "default", // out of cluster there is no pod namespace
-	}, o.WebhookArgs...)
+	return bin, nil
+}
+
+// StartWebhookProcess runs bin with exactly args (no flags of the harness's
+// own), its output in WebhookLog (and log, if not nil), and waits until
+// readyz answers 200. Stop ends it.
+func (c *Cluster) StartWebhookProcess(bin string, args []string, readyz string, log io.Writer) error {
 	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(c.WebhookLog)
 	if err != nil {
 		return err
 	}
 	var out io.Writer = logFile
-	if o.Log != nil {
-		out = io.MultiWriter(logFile, o.Log)
+	if log != nil {
+		out = io.MultiWriter(logFile, log)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		return fmt.Errorf("starting the webhook: %w", err)
 	}
 	c.webhook = cmd
 	c.exited = make(chan error, 1)
 	go func() { c.exited <- cmd.Wait(); logFile.Close() }()
-	c.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
 
-	// Ready means serving TLS and the informer cache synced.
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -327,7 +380,8 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-func freePort() (int, error) {
+// FreePort is a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
