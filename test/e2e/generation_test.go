@@ -71,23 +71,26 @@ func operatorExecutes(t *testing.T, ns string) {
 	status(`{"status":{"state":"Succeeded"}}`)
 }
 
+// gitopsSyncers apply a manifest the way GitOps tools do: kubectl's
+// client-side apply (as Argo CD) and Flux's server-side apply engine. Each
+// returns what the user sees on stderr ("" for Flux, which logs warnings).
+var gitopsSyncers = map[string]func(t *testing.T, ns string, m milvusManifest) string{
+	"kubectl apply": func(t *testing.T, ns string, m milvusManifest) string {
+		_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+		return stderr
+	},
+	"flux ssa": func(t *testing.T, ns string, m milvusManifest) string {
+		_, err := fluxManager().ApplyAll(context.Background(), readObjects(t, ns, m.yaml()), ssa.DefaultApplyOptions())
+		require.NoError(t, err)
+		return ""
+	},
+}
+
 // The seed's 2.1.4 → 2.4.23, synced the GitOps way: held, migrated by one
 // generated MilvusUpgrade to the 2.2.x waypoint, then converging on 2.4.23.
 func TestGeneratedMigrationConverges(t *testing.T) {
 	grantOperator(t)
-	ctx := context.Background()
-	syncers := map[string]func(t *testing.T, ns string, m milvusManifest) string{
-		"kubectl apply": func(t *testing.T, ns string, m milvusManifest) string {
-			_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-			return stderr
-		},
-		"flux ssa": func(t *testing.T, ns string, m milvusManifest) string {
-			_, err := fluxManager().ApplyAll(ctx, readObjects(t, ns, m.yaml()), ssa.DefaultApplyOptions())
-			require.NoError(t, err)
-			return ""
-		},
-	}
-	for name, sync := range syncers {
+	for name, sync := range gitopsSyncers {
 		t.Run(name, func(t *testing.T) {
 			ns := newNamespace(t)
 			m := milvusManifest{name: "my-release", image: repo + "v2.1.4", cluster: true}
@@ -235,19 +238,7 @@ func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
 // client-side apply through the webhook, Flux's server-side apply because it
 // owns the intent annotations the webhook added during its own apply.
 func TestRevertBeforeTheOperatorStartsCancels(t *testing.T) {
-	ctx := context.Background()
-	syncers := map[string]func(t *testing.T, ns string, m milvusManifest) string{
-		"kubectl apply": func(t *testing.T, ns string, m milvusManifest) string {
-			_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-			return stderr
-		},
-		"flux ssa": func(t *testing.T, ns string, m milvusManifest) string {
-			_, err := fluxManager().ApplyAll(ctx, readObjects(t, ns, m.yaml()), ssa.DefaultApplyOptions())
-			require.NoError(t, err)
-			return ""
-		},
-	}
-	for name, sync := range syncers {
+	for name, sync := range gitopsSyncers {
 		t.Run(name, func(t *testing.T) {
 			ns := newNamespace(t)
 			m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
