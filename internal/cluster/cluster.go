@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -64,6 +65,7 @@ type Cluster struct {
 
 	kubeBin string
 	env     *envtest.Environment
+	ca      *testCA // signs the webhook's serving certificate (Start only)
 	webhook *exec.Cmd
 	exited  chan error
 }
@@ -95,8 +97,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}()
 	certDir := filepath.Join(c.Dir, "certs")
-	caPEM, err := writeServingCert(certDir)
-	if err != nil {
+	if c.ca, err = newTestCA(); err != nil {
+		return c, err
+	}
+	if _, err := c.ca.issue(certDir); err != nil {
 		return c, err
 	}
 	bin, err := c.BuildWebhook(ctx)
@@ -125,7 +129,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	c.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	if err := c.registerWebhooks(ctx, caPEM); err != nil {
+	if err := c.registerWebhooks(ctx, c.ca.pem); err != nil {
 		return c, err
 	}
 	return c, c.waitForAdmission(ctx)
@@ -260,6 +264,13 @@ func (c *Cluster) StartWebhookProcess(bin string, args []string, readyz string, 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// RotateServingCert replaces the webhook's tls.crt and tls.key with a new
+// key and certificate from the same CA, as cert-manager renewing the Secret
+// would, and returns the new certificate's serial number.
+func (c *Cluster) RotateServingCert() (*big.Int, error) {
+	return c.ca.issue(filepath.Join(c.Dir, "certs"))
 }
 
 // registerWebhooks creates the configurations of manifests/webhooks.yaml
