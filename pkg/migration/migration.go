@@ -166,13 +166,9 @@ func IntentOf(m *milvus.Milvus) (in Intent, ok bool, err error) {
 // user's. It copies none of m's labels or annotations: Argo CD's tracking
 // ones would make it a pruning candidate. The caller sets the owner.
 func BuildUpgrade(m *milvus.Milvus, in Intent, p *policy.Policy) (*unstructured.Unstructured, error) {
-	source, ok := m.Status.Running()
-	if !ok {
-		g := m.Spec.Components.Global()
-		if !g.Known() {
-			return nil, fmt.Errorf("cannot tell which version Milvus %s/%s runs: %s", m.Namespace, m.Name, g.Reason)
-		}
-		source = g.Version
+	source, err := m.RunningVersion()
+	if err != nil {
+		return nil, fmt.Errorf("cannot tell which version Milvus %s/%s runs: %w", m.Namespace, m.Name, err)
 	}
 	repo := m.ImageRepository()
 	if repo == "" {

@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -106,6 +107,20 @@ func (s MilvusStatus) Running() (v Version, ok bool) {
 		}
 	}
 	return Version{}, false
+}
+
+// RunningVersion is the version the Milvus runs: what its status reports,
+// else, for a cluster that has not reported yet, the version its spec
+// declares. The error says why neither is known.
+func (m *Milvus) RunningVersion() (Version, error) {
+	if v, ok := m.Status.Running(); ok {
+		return v, nil
+	}
+	g := m.Spec.Components.Global()
+	if !g.Known() {
+		return Version{}, errors.New(g.Reason)
+	}
+	return g.Version, nil
 }
 
 // ImageRepository is the repository (registry included) of the Milvus's

@@ -99,13 +99,8 @@ func runningSource(c UpgradeChange, src milvus.Version) []Violation {
 	if c.Target == nil {
 		return nil
 	}
-	running, ok := c.Target.Status.Running()
-	if !ok {
-		if g := c.Target.Spec.Components.Global(); g.Known() {
-			running, ok = g.Version, true
-		}
-	}
-	if !ok || running.Compare(src) == 0 {
+	running, err := c.Target.RunningVersion()
+	if err != nil || running.Compare(src) == 0 {
 		return nil
 	}
 	return []Violation{{Rule: policy.RuleUpSource, Path: milvus.UpSourcePath, Value: src.String(),
