@@ -35,20 +35,14 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request) admi
 	if old == nil {
 		return patched(ops)
 	}
-	change, err := h.milvusChange(ctx, req, old, cur)
+	// Pass-through, a hold and a cancel all depend on the upgrades of this Milvus.
+	upgrades, err := h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name)
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	byOperator := h.policy.IsOperator(change.User)
-	upgrades := change.Upgrades
-	if !byOperator {
-		// A hold or a cancel depends on the upgrades of this Milvus.
-		if upgrades, err = h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name); err != nil {
-			return lookupFailed(ctx, err)
-		}
-	}
+	change := validate.MilvusChange{Old: old, New: cur, User: req.UserInfo.Username, Upgrades: upgrades}
 	out := migration.Decide(old, cur, validate.Milvus(change, h.policy), upgrades,
-		migration.Request{ByOperator: byOperator, Applier: applier(req)}, h.policy)
+		migration.Request{ByOperator: h.policy.IsOperator(change.User), Applier: applier(req)}, h.policy)
 	var more []jsonpatch.Operation
 	switch {
 	case out.Deny != nil:
