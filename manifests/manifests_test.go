@@ -829,5 +829,5 @@ func TestPolicyConfigMapLoads(t *testing.T) {
 	require.NotEqual(t, data, example, "policy.yaml has commented examples")
 	p, err = policy.Parse([]byte(example))
 	require.NoError(t, err, "the commented examples in policy.yaml load once uncommented:\n%s", example)
-	assert.Equal(t, policy.Deny, p.ActionFor(policy.RuleRolling), "the example rules override took effect")
+	assert.Equal(t, policy.Deny, p.ActionFor(policy.MuRolling), "the example rules override took effect")
 }

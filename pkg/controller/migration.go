@@ -17,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
@@ -109,7 +111,13 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "cannot plan the migration: %v", err)
 		return nil
 	}
-	up.SetOwnerReferences([]metav1.OwnerReference{ownerRef(owner)})
+	// An empty scheme will do: unstructured objects carry their own kind.
+	// blockOwnerDeletion stays false: true needs the right to update
+	// milvuses/finalizers (OwnerReferencesPermissionEnforcement), which our
+	// least-privilege RBAC does not grant.
+	if err := controllerutil.SetControllerReference(owner, up, runtime.NewScheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+		return err
+	}
 	if err := r.Client.Create(ctx, up); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -128,17 +136,17 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 // asks for them, as long as the operator has not started them.
 func (r *Migration) cancelUnstarted(ctx context.Context, owner *unstructured.Unstructured) error {
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind(milvus.MilvusUpgradeKind.Kind + "List"))
+	list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
 	if err := r.Client.List(ctx, list, client.InNamespace(owner.GetNamespace()), client.MatchingLabels{migration.LabelManagedBy: migration.ManagedBy}); err != nil {
 		return err
 	}
 	for i := range list.Items {
 		up := &list.Items[i]
 		state, _, _ := unstructured.NestedString(up.Object, "status", "state")
-		if state != "" || !ownedBy(up, owner) {
+		if state != "" || !metav1.IsControlledBy(up, owner) {
 			continue
 		}
-		if err := r.Client.Delete(ctx, up, client.Preconditions{UID: ptr(up.GetUID())}); client.IgnoreNotFound(err) != nil {
+		if err := r.Client.Delete(ctx, up, client.Preconditions{UID: ptr.To(up.GetUID())}); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 		r.Events.Eventf(owner, up, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
@@ -161,27 +169,9 @@ func (r *Migration) clearIntent(ctx context.Context, obj *unstructured.Unstructu
 	return r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))
 }
 
-func ownerRef(owner *unstructured.Unstructured) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion: owner.GetAPIVersion(), Kind: owner.GetKind(),
-		Name: owner.GetName(), UID: owner.GetUID(), Controller: ptr(true),
-	}
-}
-
-func ownedBy(obj, owner *unstructured.Unstructured) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.UID == owner.GetUID() {
-			return true
-		}
-	}
-	return false
-}
-
 func requested(in migration.Intent) string {
 	if in.RequestedVersion != "" {
 		return fmt.Sprintf("%s (version %s)", in.RequestedImage, in.RequestedVersion)
 	}
 	return in.RequestedImage
 }
-
-func ptr[T any](v T) *T { return &v }

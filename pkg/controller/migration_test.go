@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -69,7 +70,7 @@ func generated(name, ownerName string, ownerUID types.UID, state string) *unstru
 	}}
 	u.SetUID(types.UID("up-" + name))
 	u.SetLabels(map[string]string{migration.LabelManagedBy: migration.ManagedBy})
-	u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: ownerName, UID: ownerUID, Controller: ptr(true)}})
+	u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: ownerName, UID: ownerUID, Controller: ptr.To(true)}})
 	if state != "" {
 		u.Object["status"] = map[string]any{"state": state}
 	}
@@ -111,7 +112,7 @@ func (f *fixture) drain() []string {
 func (f *fixture) upgrades(t *testing.T) []unstructured.Unstructured {
 	t.Helper()
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind("MilvusUpgradeList"))
+	list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
 	require.NoError(t, f.client.List(context.Background(), list, client.InNamespace("default")))
 	return list.Items
 }
@@ -150,7 +151,7 @@ func TestReconcileCreatesThePlannedUpgrade(t *testing.T) {
 	up, err := f.getUpgrade(t, plannedName)
 	require.NoError(t, err)
 	assert.Equal(t, []metav1.OwnerReference{{
-		APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: "my-release", UID: milvusUID, Controller: ptr(true),
+		APIVersion: "milvus.io/v1beta1", Kind: "Milvus", Name: "my-release", UID: milvusUID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
 	}}, up.GetOwnerReferences())
 	assert.Equal(t, map[string]string{migration.LabelManagedBy: migration.ManagedBy}, up.GetLabels())
 	assert.Empty(t, up.GetAnnotations(), "no Argo CD tracking copied from the Milvus")

@@ -17,7 +17,6 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
-	"github.com/milvus-admission/milvus-admission/pkg/validate"
 )
 
 // Annotations of the intent, recorded on the Milvus by the webhook.
@@ -55,6 +54,17 @@ var failedStates = map[string]bool{
 // Failed reports a terminal state short of the target.
 func Failed(state string) bool { return failedStates[state] }
 
+// Need is the metadata migration that makes a 2.1.x → 2.2+ change of the
+// global image or version legal (MU-META). validate finds it; this package
+// plans it.
+type Need struct {
+	// From is the 2.1.x version judged as running; To is the version asked for.
+	From, To milvus.Version
+	// Target is the 2.2.x version the MilvusUpgrade migrates to: To itself
+	// when it is 2.2.x, else the policy's waypoint.
+	Target milvus.Version
+}
+
 // Plan is a held image change and the migration planned for it.
 type Plan struct {
 	// Held are the old global image and version, kept on the object.
@@ -80,40 +90,17 @@ func (p *Plan) Annotations() map[string]string {
 	return a
 }
 
-// PlanFor returns the plan for an update whose violations (from
-// validate.Milvus) include MU-META, when the policy says generate. It returns
-// nil when MU-META did not fire, the action is not generate, or the change is
-// not one global image/version change (a component override alone: denied).
-func PlanFor(old, cur *milvus.Milvus, vs []validate.Violation, p *policy.Policy) *Plan {
-	if old == nil || p.ActionFor(policy.RuleMeta) != policy.Generate {
+// PlanFor is the plan that holds the update old → cur until need is met;
+// nil on a CREATE or when nothing needs migrating.
+func PlanFor(old, cur *milvus.Milvus, need *Need) *Plan {
+	if old == nil || need == nil {
 		return nil
-	}
-	meta := false
-	for _, v := range vs {
-		if v.Rule != policy.RuleMeta {
-			continue
-		}
-		if path := v.Path.String(); path != milvus.ImagePath.String() && path != milvus.VersionPath.String() {
-			return nil
-		}
-		meta = true
-	}
-	if !meta {
-		return nil
-	}
-	requested := cur.Spec.Components.Global()
-	if !requested.Known() {
-		return nil
-	}
-	target := requested.Version
-	if target.Major() != 2 || target.Minor() != 2 {
-		target = p.Waypoint()
 	}
 	return &Plan{
 		HeldImage: old.Spec.Components.Image, HeldVersion: old.Spec.Components.Version,
 		RequestedImage: cur.Spec.Components.Image, RequestedVersion: cur.Spec.Components.Version,
-		Target:      target,
-		UpgradeName: UpgradeName(cur.Name, target),
+		Target:      need.Target,
+		UpgradeName: UpgradeName(cur.Name, need.Target),
 	}
 }
 
@@ -166,7 +153,7 @@ func IntentOf(m *milvus.Milvus) (in Intent, ok bool, err error) {
 // user's. It copies none of m's labels or annotations: Argo CD's tracking
 // ones would make it a pruning candidate. The caller sets the owner.
 func BuildUpgrade(m *milvus.Milvus, in Intent, p *policy.Policy) (*unstructured.Unstructured, error) {
-	source, err := m.RunningVersion()
+	source, err := m.Resolve().RunningVersion()
 	if err != nil {
 		return nil, fmt.Errorf("cannot tell which version Milvus %s/%s runs: %w", m.Namespace, m.Name, err)
 	}
@@ -190,16 +177,17 @@ func BuildUpgrade(m *milvus.Milvus, in Intent, p *policy.Policy) (*unstructured.
 	return u, nil
 }
 
-// Outcome is what the defaulting webhook does about a Milvus update.
+// Outcome is what the defaulting webhook does about a Milvus update. It
+// never denies: the validating webhook does (MU-META, MU-META-FAILED,
+// MU-META-BUSY).
 type Outcome struct {
 	// Hold, when set, keeps the old image and records this plan.
 	Hold *Plan
 	// Cancel drops an intent that has not started: the update keeps the held image.
 	Cancel bool
-	// Deny, when set, rejects the update: its planned migration failed.
-	Deny *validate.Violation
-	// Warning tells the user what happens next.
-	Warning *validate.Violation
+	// Note tells the user what happens next, in a few words, about Field;
+	// "" for nothing.
+	Note, Field string
 }
 
 // Request is what Decide needs to know about the admission request itself.
@@ -210,14 +198,22 @@ type Request struct {
 	Applier string
 }
 
-// Decide turns an update into an Outcome. vs are the update's violations
-// (validate.Milvus); upgrades are the MilvusUpgrades that name this Milvus,
-// from the informer cache.
-func Decide(old, cur *milvus.Milvus, vs []validate.Violation, upgrades []milvus.MilvusUpgrade, req Request, p *policy.Policy) Outcome {
-	if plan := PlanFor(old, cur, vs, p); plan != nil {
-		return hold(cur, plan, upgrades)
+// Decide turns an update into an Outcome. need is the migration the update
+// may be held for (validate.HeldMigration); upgrades are the MilvusUpgrades
+// that name this Milvus, from the informer cache.
+func Decide(old, cur *milvus.Milvus, need *Need, upgrades []milvus.MilvusUpgrade, req Request) Outcome {
+	if plan := PlanFor(old, cur, need); plan != nil {
+		field := milvus.ImagePath // the version field wins when set
+		if cur.Spec.Components.Version != "" {
+			field = milvus.VersionPath
+		}
+		return Outcome{Hold: plan, Field: field.String(), Note: fmt.Sprintf("held; MilvusUpgrade %s migrates to %s first", plan.UpgradeName, plan.Target.Tag())}
 	}
-	in, ok, _ := IntentOf(cur)
+	in, ok, err := IntentOf(cur)
+	if err != nil {
+		// Nothing to cancel from: the controller reports the same error as an Event.
+		return Outcome{Field: "metadata.annotations", Note: "ignoring a malformed migration intent: " + err.Error()}
+	}
 	unchanged := old != nil && old.Spec.Components.Image == cur.Spec.Components.Image && old.Spec.Components.Version == cur.Spec.Components.Version
 	if !ok || !unchanged || req.ByOperator || !revertedInGit(cur, in, req.Applier) {
 		return Outcome{}
@@ -227,33 +223,7 @@ func Decide(old, cur *milvus.Milvus, vs []validate.Violation, upgrades []milvus.
 	}
 	// An apply keeps the held image and no longer asks for the requested one,
 	// and the operator has not started: git was reverted, so the plan is dropped.
-	return Outcome{Cancel: true, Warning: &validate.Violation{Rule: policy.RuleMeta, Path: milvus.ImagePath, Value: cur.Spec.Components.Image,
-		Detail: "planned migration cancelled",
-		Short:  fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}}
-}
-
-// hold holds the change for plan, unless its MilvusUpgrade failed or another
-// MilvusUpgrade is already at work on this Milvus: then it denies, saying what to do.
-func hold(cur *milvus.Milvus, plan *Plan, upgrades []milvus.MilvusUpgrade) Outcome {
-	deny := func(detail, short string) Outcome {
-		g := cur.Spec.Components.Global()
-		return Outcome{Deny: &validate.Violation{Rule: policy.RuleMeta, Path: g.Path, Value: g.Declared, Detail: detail, Short: short}}
-	}
-	for _, u := range upgrades {
-		switch {
-		case u.Name == plan.UpgradeName && Failed(u.Status.State):
-			return deny(fmt.Sprintf("MilvusUpgrade %s/%s, planned for this change, ended in state %s, so the image stays %s; see `kubectl describe milvusupgrade -n %s %s`, then delete it to retry, or revert the image in git",
-				u.Namespace, u.Name, u.Status.State, plan.HeldImage, u.Namespace, u.Name),
-				"planned MilvusUpgrade "+u.Name+" failed; delete it to retry")
-		case u.Name != plan.UpgradeName && u.Status.State != StateSucceeded && !Failed(u.Status.State):
-			return deny(fmt.Sprintf("MilvusUpgrade %s/%s already works on this Milvus (state %q); let it finish, or delete it, before changing the image",
-				u.Namespace, u.Name, u.Status.State),
-				"MilvusUpgrade "+u.Name+" already works on this Milvus")
-		}
-	}
-	return Outcome{Hold: plan, Warning: &validate.Violation{Rule: policy.RuleMeta, Path: cur.Spec.Components.Global().Path, Value: plan.RequestedImage,
-		Detail: "held for migration",
-		Short:  fmt.Sprintf("held; MilvusUpgrade %s migrates to %s first", plan.UpgradeName, plan.Target.Tag())}}
+	return Outcome{Cancel: true, Field: milvus.ImagePath.String(), Note: fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}
 }
 
 // revertedInGit reports that what git applies no longer asks for the

@@ -1,19 +1,23 @@
 package migration
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/milvus-admission/milvus-admission/internal/shared"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
-	"github.com/milvus-admission/milvus-admission/pkg/validate"
 )
 
 const (
@@ -21,8 +25,6 @@ const (
 	image225  = "milvusdb/milvus:v2.2.5"
 	image2216 = "milvusdb/milvus:v2.2.16"
 	image2423 = "milvusdb/milvus:v2.4.23"
-	alice     = "alice@example.com"
-	operator  = "system:serviceaccount:milvus-operator:milvus-operator"
 	planned   = "my-release-migrate-v2-2-16"
 )
 
@@ -55,92 +57,26 @@ func intentFor() map[string]string {
 	}
 }
 
-// update is the violations validate.Milvus finds for old → cur by user.
-func update(t *testing.T, old, cur *milvus.Milvus, user string, p *policy.Policy) []validate.Violation {
-	t.Helper()
-	return validate.Milvus(validate.MilvusChange{Old: old, New: cur, User: user}, p)
-}
-
-func hasRule(vs []validate.Violation, rule policy.RuleID) bool {
-	for _, v := range vs {
-		if v.Rule == rule {
-			return true
-		}
-	}
-	return false
-}
-
-func metaDeny(t *testing.T) *policy.Policy {
-	t.Helper()
-	p, err := policy.Parse([]byte("rules:\n  MU-META: deny\n"))
-	require.NoError(t, err)
-	require.Equal(t, policy.Deny, p.ActionFor(policy.RuleMeta))
-	return p
-}
+// to2423 is the migration a 2.1.4 → 2.4.23 change needs (validate.HeldMigration).
+var to2423 = &Need{From: milvus.MustVersion("v2.1.4"), To: milvus.MustVersion("v2.4.23"), Target: milvus.MustVersion("v2.2.16")}
 
 func TestPlanForNone(t *testing.T) {
-	p := policy.Default()
-	require.Equal(t, policy.Generate, p.ActionFor(policy.RuleMeta), "the default policy generates")
-
-	tests := []struct {
-		name string
-		old  *milvus.Milvus
-		cur  *milvus.Milvus
-		// vs, when set, replaces the violations validate.Milvus finds for old → cur.
-		vs       []validate.Violation
-		policy   *policy.Policy
-		metaSeen bool // MU-META is among the violations: PlanFor must decline on other grounds
-	}{
-		{name: "CREATE (no old object) even with a MU-META violation at the image",
-			cur:      newMilvus(image2423, ""),
-			vs:       []validate.Violation{{Rule: policy.RuleMeta, Path: milvus.ImagePath, Value: image2423}},
-			metaSeen: true},
-		{name: "policy says MU-META: deny",
-			old: newMilvus(image214, ""), cur: newMilvus(image2423, ""), policy: metaDeny(t), metaSeen: true},
-		{name: "no MU-META: 2.2.0 to 2.4.23 only warns MU-ROLLING",
-			old: newMilvus("milvusdb/milvus:v2.2.0", ""), cur: newMilvus(image2423, "")},
-		{name: "no violation at all: same image",
-			old: newMilvus(image214, ""), cur: newMilvus(image214, "")},
-		{name: "MU-META at a component path: proxy override 2.1.4 to 2.2.16",
-			old:      withProxy(newMilvus(image214, ""), image214),
-			cur:      withProxy(newMilvus(image214, ""), image2216),
-			metaSeen: true},
-		{name: "MU-META at the global image and at a component path",
-			old:      withProxy(newMilvus(image214, ""), image214),
-			cur:      withProxy(newMilvus(image2423, ""), image2423),
-			metaSeen: true},
-		{name: "target unknown: requested image is latest",
-			old:      newMilvus(image214, ""),
-			cur:      newMilvus("milvusdb/milvus:latest", ""),
-			vs:       []validate.Violation{{Rule: policy.RuleMeta, Path: milvus.ImagePath, Value: "milvusdb/milvus:latest"}},
-			metaSeen: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			pol := p
-			if tc.policy != nil {
-				pol = tc.policy
-			}
-			vs := tc.vs
-			if vs == nil && tc.old != nil {
-				vs = update(t, tc.old, tc.cur, alice, pol)
-			}
-			require.Equal(t, tc.metaSeen, hasRule(vs, policy.RuleMeta), "precondition on the violations: %v", vs)
-			assert.Nil(t, PlanFor(tc.old, tc.cur, vs, pol))
-		})
-	}
+	assert.Nil(t, PlanFor(nil, newMilvus(image2423, ""), to2423), "a CREATE is never held")
+	assert.Nil(t, PlanFor(newMilvus(image214, ""), newMilvus(image2423, ""), nil), "nothing to migrate")
 }
 
 func TestPlanFor(t *testing.T) {
-	p := policy.Default()
+	v214, v225, bare225 := milvus.MustVersion("v2.1.4"), milvus.MustVersion("v2.2.5"), milvus.MustVersion("2.2.5")
+	to225, toBare225 := &Need{From: v214, To: v225, Target: v225}, &Need{From: v214, To: bare225, Target: bare225}
 	tests := []struct {
 		name        string
 		old, cur    *milvus.Milvus
+		need        *Need
 		want        *Plan
 		annotations map[string]string
 	}{
 		{name: "2.1.4 to 2.4.23 migrates to the waypoint first",
-			old: newMilvus(image214, ""), cur: newMilvus(image2423, ""),
+			old: newMilvus(image214, ""), cur: newMilvus(image2423, ""), need: to2423,
 			want: &Plan{HeldImage: image214, RequestedImage: image2423,
 				Target: milvus.MustVersion("v2.2.16"), UpgradeName: "my-release-migrate-v2-2-16"},
 			annotations: map[string]string{
@@ -149,7 +85,7 @@ func TestPlanFor(t *testing.T) {
 				AnnotationMigrationTarget: "v2.2.16",
 			}},
 		{name: "2.1.4 to 2.2.5 migrates to the requested 2.2.5",
-			old: newMilvus(image214, ""), cur: newMilvus(image225, ""),
+			old: newMilvus(image214, ""), cur: newMilvus(image225, ""), need: to225,
 			want: &Plan{HeldImage: image214, RequestedImage: image225,
 				Target: milvus.MustVersion("v2.2.5"), UpgradeName: "my-release-migrate-v2-2-5"},
 			annotations: map[string]string{
@@ -158,7 +94,7 @@ func TestPlanFor(t *testing.T) {
 				AnnotationMigrationTarget: "v2.2.5",
 			}},
 		{name: "spec.components.version set on both sides is held and requested too",
-			old: newMilvus(image214, "2.1.4"), cur: newMilvus(image2423, "2.4.23"),
+			old: newMilvus(image214, "2.1.4"), cur: newMilvus(image2423, "2.4.23"), need: to2423,
 			want: &Plan{HeldImage: image214, HeldVersion: "2.1.4", RequestedImage: image2423, RequestedVersion: "2.4.23",
 				Target: milvus.MustVersion("v2.2.16"), UpgradeName: "my-release-migrate-v2-2-16"},
 			annotations: map[string]string{
@@ -168,7 +104,7 @@ func TestPlanFor(t *testing.T) {
 				AnnotationMigrationTarget:  "v2.2.16",
 			}},
 		{name: "only spec.components.version changes, to 2.2.5 without a v: the tag gets its v",
-			old: newMilvus(image214, "2.1.4"), cur: newMilvus(image214, "2.2.5"),
+			old: newMilvus(image214, "2.1.4"), cur: newMilvus(image214, "2.2.5"), need: toBare225,
 			want: &Plan{HeldImage: image214, HeldVersion: "2.1.4", RequestedImage: image214, RequestedVersion: "2.2.5",
 				Target: milvus.MustVersion("2.2.5"), UpgradeName: "my-release-migrate-v2-2-5"},
 			annotations: map[string]string{
@@ -180,9 +116,7 @@ func TestPlanFor(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			vs := update(t, tc.old, tc.cur, alice, p)
-			require.True(t, hasRule(vs, policy.RuleMeta), "precondition: MU-META fires: %v", vs)
-			got := PlanFor(tc.old, tc.cur, vs, p)
+			got := PlanFor(tc.old, tc.cur, tc.need)
 			require.NotNil(t, got)
 			assert.Equal(t, tc.want, got)
 			assert.Equal(t, tc.want.Target.Tag(), got.Target.Tag())
@@ -416,99 +350,66 @@ func upgrade(name, state string) milvus.MilvusUpgrade {
 	return u
 }
 
-var allFailedStates = []string{"BakupMetaFailed", "UpdateMetaFailed", "RollbackFailed", "RollbackedSucceeded"}
-
+// Failed agrees with the real operator (../shared/milvus-operator/src):
+// of every state it declares, the failed ones are those it stops requeueing
+// at, Succeeded aside.
 func TestFailed(t *testing.T) {
-	for _, s := range allFailedStates {
-		assert.True(t, Failed(s), s)
+	states, terminal := operatorStates(t)
+	require.Contains(t, states, StateSucceeded)
+	require.True(t, terminal[StateSucceeded])
+	for _, s := range states {
+		assert.Equal(t, terminal[s] && s != StateSucceeded, Failed(s), "state %q", s)
 	}
-	for _, s := range []string{"", "Pending", "BakupMeta", "UpdatingMeta", "Succeeded", "RollbackSucceeded"} {
-		assert.False(t, Failed(s), s)
-	}
+	assert.False(t, Failed("NoSuchState"))
+}
+
+// operatorStates parses the operator's milvusupgrade_types.go: every
+// MilvusUpgradeState constant, and those in milvusUpgradeNoRequeueStates.
+func operatorStates(t *testing.T) (states []string, terminal map[string]bool) {
+	t.Helper()
+	dir, err := shared.Dir()
+	require.NoError(t, err)
+	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "milvus-operator", "src", "apis", "milvus.io", "v1beta1", "milvusupgrade_types.go"), nil, 0)
+	require.NoError(t, err, "the operator source is part of ../shared")
+	values := map[string]string{} // constant name → state
+	terminal = map[string]bool{}
+	ast.Inspect(file, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.ValueSpec:
+			if id, ok := n.Type.(*ast.Ident); ok && id.Name == "MilvusUpgradeState" && len(n.Values) == 1 {
+				if lit, ok := n.Values[0].(*ast.BasicLit); ok {
+					v, err := strconv.Unquote(lit.Value)
+					require.NoError(t, err)
+					values[n.Names[0].Name] = v
+					states = append(states, v)
+				}
+			}
+			if len(n.Names) == 1 && n.Names[0].Name == "milvusUpgradeNoRequeueStates" {
+				for _, elt := range n.Values[0].(*ast.CompositeLit).Elts {
+					terminal[values[elt.(*ast.KeyValueExpr).Key.(*ast.Ident).Name]] = true
+				}
+			}
+		}
+		return true
+	})
+	require.NotEmpty(t, terminal, "milvusUpgradeNoRequeueStates found")
+	return states, terminal
 }
 
 func TestDecideHold(t *testing.T) {
-	p := policy.Default()
 	old, cur := newMilvus(image214, ""), newMilvus(image2423, "")
-	vs := update(t, old, cur, alice, p)
-	plan := PlanFor(old, cur, vs, p)
+	plan := PlanFor(old, cur, to2423)
 	require.NotNil(t, plan)
 	require.Equal(t, planned, plan.UpgradeName)
-
-	tests := []struct {
-		name     string
-		upgrades []milvus.MilvusUpgrade
-	}{
-		{name: "no upgrade yet"},
-		{name: "the planned upgrade exists, not started", upgrades: []milvus.MilvusUpgrade{upgrade(planned, "")}},
-		{name: "the planned upgrade is running", upgrades: []milvus.MilvusUpgrade{upgrade(planned, "UpdatingMeta")}},
-		{name: "another upgrade already succeeded", upgrades: []milvus.MilvusUpgrade{upgrade("manual-upgrade", StateSucceeded)}},
-		{name: "another upgrade failed long ago", upgrades: []milvus.MilvusUpgrade{upgrade("manual-upgrade", "UpdateMetaFailed")}},
+	for _, upgrades := range [][]milvus.MilvusUpgrade{nil, {upgrade(planned, "")}, {upgrade(planned, "UpdatingMeta")}} {
+		out := Decide(old, cur, to2423, upgrades, Request{})
+		assert.Equal(t, Outcome{Hold: plan, Field: "spec.components.image", Note: "held; MilvusUpgrade " + planned + " migrates to v2.2.16 first"}, out)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out := Decide(old, cur, vs, tc.upgrades, Request{}, p)
-			assert.Nil(t, out.Deny)
-			assert.False(t, out.Cancel)
-			require.NotNil(t, out.Hold)
-			assert.Equal(t, plan, out.Hold)
-			require.NotNil(t, out.Warning)
-			assert.Equal(t, policy.RuleMeta, out.Warning.Rule)
-			assert.Equal(t, milvus.ImagePath.String(), out.Warning.Path.String())
-			w := validate.Warning(*out.Warning)
-			assert.LessOrEqual(t, utf8.RuneCountInString(w), validate.MaxWarningLen)
-			assert.Equal(t, "[MU-META] spec.components.image: held; MilvusUpgrade "+planned+" migrates to v2.2.16 first", w)
-		})
-	}
-	t.Run("the warning stays short with a long Milvus name", func(t *testing.T) {
-		long := strings.Repeat("m", 63)
-		o, c := newMilvus(image214, ""), newMilvus(image2423, "")
-		o.Name, c.Name = long, long
-		lvs := update(t, o, c, alice, p)
-		out := Decide(o, c, lvs, nil, Request{}, p)
-		require.NotNil(t, out.Hold)
-		require.NotNil(t, out.Warning)
-		assert.LessOrEqual(t, utf8.RuneCountInString(validate.Warning(*out.Warning)), validate.MaxWarningLen)
-	})
-}
-
-func TestDecideDeny(t *testing.T) {
-	p := policy.Default()
-	old, cur := newMilvus(image214, ""), newMilvus(image2423, "")
-	vs := update(t, old, cur, alice, p)
-
-	for _, state := range allFailedStates {
-		t.Run("the planned upgrade ended in "+state, func(t *testing.T) {
-			out := Decide(old, cur, vs, []milvus.MilvusUpgrade{upgrade(planned, state)}, Request{}, p)
-			assert.Nil(t, out.Hold)
-			require.NotNil(t, out.Deny)
-			assert.Equal(t, policy.RuleMeta, out.Deny.Rule)
-			assert.Equal(t, milvus.ImagePath.String(), out.Deny.Path.String())
-			assert.Equal(t, image2423, out.Deny.Value)
-			assert.Contains(t, out.Deny.Detail, "default/"+planned)
-			assert.Contains(t, out.Deny.Detail, "state "+state)
-			assert.Contains(t, out.Deny.Detail, "delete it to retry")
-			assert.Contains(t, out.Deny.Detail, "the image stays "+image214)
-			assert.Contains(t, out.Deny.Short, planned)
-		})
-	}
-	for _, state := range []string{"", "UpdatingMeta"} {
-		t.Run("another upgrade of this Milvus in state "+`"`+state+`"`, func(t *testing.T) {
-			out := Decide(old, cur, vs, []milvus.MilvusUpgrade{upgrade("manual-upgrade", state)}, Request{}, p)
-			assert.Nil(t, out.Hold)
-			require.NotNil(t, out.Deny)
-			assert.Equal(t, policy.RuleMeta, out.Deny.Rule)
-			assert.Contains(t, out.Deny.Detail, "default/manual-upgrade")
-			assert.Contains(t, out.Deny.Detail, `(state "`+state+`")`)
-			assert.Contains(t, out.Deny.Short, "manual-upgrade")
-		})
-	}
-	t.Run("the deny names spec.components.version when the version field is what changed", func(t *testing.T) {
+	t.Run("the note names the version field when it is set", func(t *testing.T) {
 		o, c := newMilvus(image214, "2.1.4"), newMilvus(image2423, "2.4.23")
-		out := Decide(o, c, update(t, o, c, alice, p), []milvus.MilvusUpgrade{upgrade(planned, "RollbackFailed")}, Request{}, p)
-		require.NotNil(t, out.Deny)
-		assert.Equal(t, milvus.VersionPath.String(), out.Deny.Path.String())
-		assert.Equal(t, "2.4.23", out.Deny.Value)
+		out := Decide(o, c, to2423, nil, Request{})
+		require.NotNil(t, out.Hold)
+		assert.Equal(t, "spec.components.version", out.Field)
 	})
 }
 
@@ -522,7 +423,6 @@ func appliedBy(m *milvus.Milvus, manager string, op metav1.ManagedFieldsOperatio
 }
 
 func TestDecideCancel(t *testing.T) {
-	p := policy.Default()
 	held := func() *milvus.Milvus { return withAnnotations(newMilvus(image214, ""), intentFor()) }
 	// reverted is held, after a kubectl apply of a manifest back on 2.1.4.
 	reverted := func(lastAppliedImage string) *milvus.Milvus {
@@ -575,29 +475,21 @@ func TestDecideCancel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			user := alice
-			if tc.byOperator {
-				user = operator
+			out := Decide(tc.old, tc.cur, nil, tc.upgrades, Request{ByOperator: tc.byOperator, Applier: tc.applier})
+			want := Outcome{}
+			if tc.cancel {
+				want = Outcome{Cancel: true, Field: "spec.components.image", Note: "migration " + planned + " cancelled: the image stays as it is"}
 			}
-			var vs []validate.Violation
-			if tc.old != nil {
-				vs = validate.Milvus(validate.MilvusChange{Old: tc.old, New: tc.cur, User: user, Upgrades: tc.upgrades}, p)
-			}
-			require.False(t, hasRule(vs, policy.RuleMeta), "precondition: no MU-META, so no hold: %v", vs)
-			out := Decide(tc.old, tc.cur, vs, tc.upgrades, Request{ByOperator: tc.byOperator, Applier: tc.applier}, p)
-			assert.Nil(t, out.Hold)
-			assert.Nil(t, out.Deny)
-			if !tc.cancel {
-				assert.Equal(t, Outcome{}, out)
-				return
-			}
-			assert.True(t, out.Cancel)
-			require.NotNil(t, out.Warning)
-			assert.Equal(t, policy.RuleMeta, out.Warning.Rule)
-			w := validate.Warning(*out.Warning)
-			assert.Contains(t, w, planned)
-			assert.Contains(t, w, "cancelled")
-			assert.LessOrEqual(t, utf8.RuneCountInString(w), validate.MaxWarningLen)
+			assert.Equal(t, want, out)
 		})
 	}
+}
+
+// A malformed intent is not dropped in silence: the note says why nothing
+// can be cancelled.
+func TestDecideMalformedIntent(t *testing.T) {
+	cur := withAnnotations(newMilvus(image214, ""), map[string]string{AnnotationPlannedUpgrade: planned, AnnotationMigrationTarget: "soon"})
+	out := Decide(newMilvus(image214, ""), cur, nil, nil, Request{})
+	assert.Equal(t, Outcome{Field: "metadata.annotations",
+		Note: `ignoring a malformed migration intent: annotation ` + AnnotationMigrationTarget + `: "soon" is not a Milvus version (expected a tag like v2.4.23)`}, out)
 }

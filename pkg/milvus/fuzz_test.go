@@ -71,12 +71,12 @@ func FuzzParse(f *testing.F) {
 			DataNode:  &Component{Image: s, Version: s},
 		}
 		checkResolved(t, s, c.Global())
-		for _, r := range c.Effective() {
+		for _, r := range c.Effective(c.Global()) {
 			checkResolved(t, s, r.Resolved)
 		}
 		c = Components{Component: Component{Version: s}, MixCoord: &Component{Image: s}, Standalone: &Component{}}
 		checkResolved(t, s, c.Global())
-		for _, r := range c.Effective() {
+		for _, r := range c.Effective(c.Global()) {
 			checkResolved(t, s, r.Resolved)
 		}
 

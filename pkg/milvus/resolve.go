@@ -39,9 +39,8 @@ type ComponentResolved struct {
 }
 
 // Effective gives each component block present in the spec its effective
-// image and version: its own override, or the global one.
-func (c *Components) Effective() []ComponentResolved {
-	global := c.Global()
+// image and version: its own override, or global (c.Global()).
+func (c *Components) Effective(global Resolved) []ComponentResolved {
 	var out []ComponentResolved
 	for _, nc := range c.Named() {
 		if nc.Component == nil {
@@ -109,18 +108,36 @@ func (s MilvusStatus) Running() (v Version, ok bool) {
 	return Version{}, false
 }
 
+// Versions is everything one Milvus declares and runs, resolved once per
+// request so that no rule parses an image again.
+type Versions struct {
+	// Global is spec.components.image / spec.components.version.
+	Global Resolved
+	// Components are the component blocks present in the spec, each with
+	// its effective image and version.
+	Components []ComponentResolved
+	// Running is what the status reports as running; zero when it names none.
+	Running Version
+}
+
+// Resolve resolves the versions m declares and runs.
+func (m *Milvus) Resolve() Versions {
+	global := m.Spec.Components.Global()
+	running, _ := m.Status.Running()
+	return Versions{Global: global, Components: m.Spec.Components.Effective(global), Running: running}
+}
+
 // RunningVersion is the version the Milvus runs: what its status reports,
 // else, for a cluster that has not reported yet, the version its spec
 // declares. The error says why neither is known.
-func (m *Milvus) RunningVersion() (Version, error) {
-	if v, ok := m.Status.Running(); ok {
-		return v, nil
+func (v Versions) RunningVersion() (Version, error) {
+	if !v.Running.IsZero() {
+		return v.Running, nil
 	}
-	g := m.Spec.Components.Global()
-	if !g.Known() {
-		return Version{}, errors.New(g.Reason)
+	if !v.Global.Known() {
+		return Version{}, errors.New(v.Global.Reason)
 	}
-	return g.Version, nil
+	return v.Global.Version, nil
 }
 
 // ImageRepository is the repository (registry included) of the Milvus's

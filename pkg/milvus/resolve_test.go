@@ -204,7 +204,7 @@ func TestComponentsEffective(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.c.Effective()
+			got := tt.c.Effective(tt.c.Global())
 			require.Len(t, got, len(tt.want))
 			for i, w := range tt.want {
 				g := got[i]

@@ -21,10 +21,11 @@ const (
 	APIVersion = "v1beta1"
 )
 
-// Kind names and GroupKinds of the two guarded kinds.
+// Kinds of the two guarded objects, and of a list of MilvusUpgrades.
 var (
-	MilvusKind        = schema.GroupVersionKind{Group: Group, Version: APIVersion, Kind: "Milvus"}
-	MilvusUpgradeKind = schema.GroupVersionKind{Group: Group, Version: APIVersion, Kind: "MilvusUpgrade"}
+	MilvusKind            = schema.GroupVersionKind{Group: Group, Version: APIVersion, Kind: "Milvus"}
+	MilvusUpgradeKind     = schema.GroupVersionKind{Group: Group, Version: APIVersion, Kind: "MilvusUpgrade"}
+	MilvusUpgradeListKind = schema.GroupVersionKind{Group: Group, Version: APIVersion, Kind: "MilvusUpgradeList"}
 )
 
 // Values of spec.mode.
@@ -33,7 +34,7 @@ const (
 	ModeStandalone = "standalone"
 )
 
-// Values of spec.components.imageUpdateMode (MU-MODE).
+// Values of spec.components.imageUpdateMode (MU-DOWN-MODE).
 const (
 	UpdateModeRollingUpgrade   = "rollingUpgrade"
 	UpdateModeRollingDowngrade = "rollingDowngrade"
@@ -191,7 +192,6 @@ var (
 	RollingPath      = ComponentsPath.Child("enableRollingUpdate")
 	MixCoordPath     = ComponentsPath.Child("mixCoord")
 	MsgStreamPath    = SpecPath.Child("dependencies", "msgStreamType")
-	ModePath         = SpecPath.Child("mode")
 	UpSourcePath     = SpecPath.Child("sourceVersion")
 	UpTargetPath     = SpecPath.Child("targetVersion")
 	UpTargetImgPath  = SpecPath.Child("targetImage")

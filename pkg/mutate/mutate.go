@@ -1,8 +1,12 @@
-// Package mutate computes the defaults milvus-admission injects, as JSON
-// patch operations over the object exactly as it arrived. Working on the raw
-// object (not a Go type) means a field the types do not know is never dropped,
-// and a patch only ever adds what was absent: a value the user set — false and
-// 0 included — is never overwritten.
+// Package mutate computes the patches milvus-admission's defaulting webhook
+// returns, as JSON patch operations over the object exactly as it arrived.
+// Working on the raw object (not a Go type) means a field the types do not
+// know is never dropped.
+//
+// Defaults only add what is absent: a value the user set — false and 0
+// included — is never overwritten. The two generation patches do more, and
+// only to the fields they own: Hold replaces the global image and version
+// with the held ones and records the intent annotations; Cancel removes them.
 package mutate
 
 import (
@@ -10,6 +14,7 @@ import (
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -38,11 +43,13 @@ func MilvusUpgrade(obj map[string]any, namespace string, target *milvus.Milvus, 
 	p.setDefault(DefaultMaxRetry, "spec", "maxRetry")
 	p.setDefault(DefaultRollbackIfFailed, "spec", "rollbackIfFailed")
 	p.setDefault(milvus.OperationUpgrade, "spec", "operation")
-	if _, ok := lookup(obj, "spec", "milvus").(map[string]any); ok && namespace != "" {
-		p.setDefault(namespace, "spec", "milvus", "namespace")
+	if ref, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", "milvus"); namespace != "" {
+		if _, ok := ref.(map[string]any); ok {
+			p.setDefault(namespace, "spec", "milvus", "namespace")
+		}
 	}
-	if tv, ok := lookup(obj, "spec", "targetVersion").(string); ok {
-		// An unparsable targetVersion gets no targetImage; validation says why.
+	// An unparsable targetVersion gets no targetImage; validation says why.
+	if tv, _, _ := unstructured.NestedString(obj, "spec", "targetVersion"); tv != "" {
 		if v, err := milvus.ParseVersion(tv); err == nil {
 			repo := pol.DefaultRepository
 			if target != nil {
@@ -55,84 +62,6 @@ func MilvusUpgrade(obj map[string]any, namespace string, target *milvus.Milvus, 
 	}
 	return p.ops, p.err
 }
-
-// patcher collects "add" operations for absent fields, keeping root in step
-// so later defaults see the parents earlier ones created.
-type patcher struct {
-	root map[string]any
-	ops  []jsonpatch.Operation
-	err  error
-}
-
-// setDefault sets path to value unless the user set it. Absent, null and,
-// for strings, "" count as unset; every other value is the user's.
-func (p *patcher) setDefault(value any, path ...string) { p.add(value, false, path...) }
-
-// forceDefault sets path to value whatever it holds.
-func (p *patcher) forceDefault(value any, path ...string) { p.add(value, true, path...) }
-
-// add adds value at path, creating missing parents; unless force, only where
-// the field is unset.
-func (p *patcher) add(value any, force bool, path ...string) {
-	if p.err != nil {
-		return
-	}
-	cur := p.root
-	pointer := ""
-	for i, key := range path {
-		pointer += "/" + escape(key)
-		existing, present := cur[key]
-		if i == len(path)-1 {
-			if !force && present && existing != nil && existing != "" {
-				return
-			}
-			cur[key] = value
-			p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer, value))
-			return
-		}
-		switch child := existing.(type) {
-		case map[string]any:
-			cur = child
-		case nil:
-			next := map[string]any{}
-			cur[key] = next
-			p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer, map[string]any{}))
-			cur = next
-		default:
-			p.err = fmt.Errorf("%s is a %T, not an object", strings.Join(path[:i+1], "."), existing)
-			return
-		}
-	}
-}
-
-// lookup returns the value at path, or nil.
-func lookup(obj map[string]any, path ...string) any {
-	var cur any = obj
-	for _, key := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[key]
-	}
-	return cur
-}
-
-// pointer is the JSON pointer (RFC 6901) of path.
-func pointer(path []string) string {
-	s := ""
-	for _, key := range path {
-		s += "/" + escape(key)
-	}
-	return s
-}
-
-// escape encodes a JSON pointer token (RFC 6901).
-func escape(token string) string {
-	return pointerEscaper.Replace(token)
-}
-
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // Hold keeps the old global image and version on a Milvus whose change waits
 // for a metadata migration, and records the plan in its annotations.
@@ -155,21 +84,90 @@ func Cancel(obj map[string]any) ([]jsonpatch.Operation, error) {
 	return p.ops, p.err
 }
 
+// patcher collects patch operations, keeping root in step so later
+// operations see the parents earlier ones created.
+type patcher struct {
+	root map[string]any
+	ops  []jsonpatch.Operation
+	err  error
+}
+
+// setDefault sets path to value unless the user set it. Absent, null and,
+// for strings, "" count as unset; every other value is the user's.
+func (p *patcher) setDefault(value any, path ...string) {
+	existing, found := p.get(path)
+	if p.err != nil || found && existing != nil && existing != "" {
+		return
+	}
+	p.add(value, path)
+}
+
 // set makes the string at path equal value, "" meaning absent: it adds,
 // replaces or removes as needed, and does nothing when it already is.
 func (p *patcher) set(value string, path ...string) {
+	current, found := p.get(path)
+	switch {
+	case p.err != nil, value == "" && !found, found && current == value:
+	case value == "":
+		unstructured.RemoveNestedField(p.root, path...)
+		p.ops = append(p.ops, jsonpatch.NewOperation("remove", pointer(path), nil))
+	default:
+		p.add(value, path)
+	}
+}
+
+// get reads path; a parent that is not an object is an error.
+func (p *patcher) get(path []string) (any, bool) {
+	if p.err != nil {
+		return nil, false
+	}
+	v, found, err := unstructured.NestedFieldNoCopy(p.root, path...)
+	if err == nil {
+		return v, found
+	}
+	// Name the parent that is not an object: "spec.components is a string".
+	p.err = err
+	for i := 1; i < len(path); i++ {
+		parent, _, _ := unstructured.NestedFieldNoCopy(p.root, path[:i]...)
+		if _, ok := parent.(map[string]any); !ok && parent != nil {
+			p.err = fmt.Errorf("%s is a %T, not an object", strings.Join(path[:i], "."), parent)
+			break
+		}
+	}
+	return nil, false
+}
+
+// add writes value at path ("add" replaces a member that is there),
+// creating missing parents first, each with its own operation.
+func (p *patcher) add(value any, path []string) {
+	for i := 1; i < len(path); i++ {
+		if parent, found := p.get(path[:i]); p.err != nil || found && parent != nil {
+			continue // an existing parent; get has checked every one above it
+		}
+		p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer(path[:i]), map[string]any{}))
+		p.must(unstructured.SetNestedField(p.root, map[string]any{}, path[:i]...))
+	}
 	if p.err != nil {
 		return
 	}
-	parent, _ := lookup(p.root, path[:len(path)-1]...).(map[string]any)
-	key := path[len(path)-1]
-	current, present := parent[key]
-	switch {
-	case value == "" && !present:
-	case value == "":
-		delete(parent, key)
-		p.ops = append(p.ops, jsonpatch.NewOperation("remove", pointer(path), nil))
-	case current != value:
-		p.forceDefault(value, path...)
+	p.ops = append(p.ops, jsonpatch.NewOperation("add", pointer(path), value))
+	p.must(unstructured.SetNestedField(p.root, value, path...))
+}
+
+func (p *patcher) must(err error) {
+	if err != nil && p.err == nil {
+		p.err = err
 	}
 }
+
+// pointer is the JSON pointer (RFC 6901) of path.
+func pointer(path []string) string {
+	var b strings.Builder
+	for _, key := range path {
+		b.WriteByte('/')
+		b.WriteString(pointerEscaper.Replace(key))
+	}
+	return b.String()
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -42,7 +41,7 @@ func (a *Action) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		var b bool
 		if json.Unmarshal(data, &b) != nil {
-			return fmt.Errorf("an action is deny, warn or off, not %s", data)
+			return fmt.Errorf("an action is deny, warn, off or generate, not %s", data)
 		}
 		s = strconv.FormatBool(b)
 	}
@@ -141,13 +140,13 @@ func checkKeys(doc []byte) ([]byte, error) {
 
 func (p *Policy) validate() error {
 	var errs []string
-	for _, id := range sortedKeys(p.Rules) {
+	for _, id := range slices.Sorted(maps.Keys(p.Rules)) {
 		if !slices.Contains(Rules, id) {
-			errs = append(errs, fmt.Sprintf("rules.%s: unknown rule ID (known: %s)", id, joinIDs(Rules)))
+			errs = append(errs, fmt.Sprintf("rules.%s: unknown rule ID (known: %s)", id, Join(Rules, ", ")))
 		} else if a := p.Rules[id]; !slices.Contains(actions, a) {
-			errs = append(errs, fmt.Sprintf("rules.%s: unknown action %q (use deny, warn or off)", id, a))
-		} else if a == Generate && id != RuleMeta {
-			errs = append(errs, fmt.Sprintf("rules.%s: generate is only for %s (use deny, warn or off)", id, RuleMeta))
+			errs = append(errs, fmt.Sprintf("rules.%s: unknown action %q (use deny, warn, off, or generate for MU-META)", id, a))
+		} else if a == Generate && id != MuMeta {
+			errs = append(errs, fmt.Sprintf("rules.%s: generate is only for %s (use deny, warn or off)", id, MuMeta))
 		}
 	}
 	if img, err := milvus.ParseImage(p.ToolImage); err != nil {
@@ -192,19 +191,11 @@ func (p *Policy) IsOperator(user string) bool {
 	return slices.Contains(p.OperatorIdentities, user)
 }
 
-func sortedKeys(m map[RuleID]Action) []RuleID {
-	keys := make([]RuleID, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
-}
-
-func joinIDs(ids []RuleID) string {
+// Join joins rule IDs with sep, as audit annotations and messages list them.
+func Join(ids []RuleID, sep string) string {
 	s := make([]string, len(ids))
 	for i, id := range ids {
 		s[i] = string(id)
 	}
-	return strings.Join(s, ", ")
+	return strings.Join(s, sep)
 }

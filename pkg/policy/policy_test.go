@@ -64,18 +64,18 @@ func TestDefault(t *testing.T) {
 	})
 
 	t.Run("selected actions", func(t *testing.T) {
-		assert.Equal(t, Generate, p.ActionFor(RuleMeta))
-		assert.Equal(t, Warn, p.ActionFor(RuleRolling))
-		assert.Equal(t, Warn, p.ActionFor(RulePrerelease))
-		assert.Equal(t, Deny, p.ActionFor(RuleTargetUnknown))
-		assert.Equal(t, Warn, p.ActionFor(RuleSourceUnknown))
+		assert.Equal(t, Generate, p.ActionFor(MuMeta))
+		assert.Equal(t, Warn, p.ActionFor(MuRolling))
+		assert.Equal(t, Warn, p.ActionFor(MuPrerelease))
+		assert.Equal(t, Deny, p.ActionFor(MuTargetUnknown))
+		assert.Equal(t, Warn, p.ActionFor(MuSourceUnknown))
 	})
 
 	t.Run("each call is a fresh copy", func(t *testing.T) {
 		q := Default()
-		q.Rules[RuleMeta] = Off
+		q.Rules[MuMeta] = Off
 		q.OperatorIdentities[0] = "someone"
-		assert.Equal(t, Generate, Default().ActionFor(RuleMeta))
+		assert.Equal(t, Generate, Default().ActionFor(MuMeta))
 		assert.Equal(t, defaultIdentities, Default().OperatorIdentities)
 	})
 }
@@ -97,17 +97,17 @@ func TestLoadOverrides(t *testing.T) {
 		{
 			name:    "one action overridden, others kept",
 			yaml:    "rules:\n  MU-ROLLING: deny\n",
-			changed: map[RuleID]Action{RuleRolling: Deny},
+			changed: map[RuleID]Action{MuRolling: Deny},
 		},
 		{
 			name:    "several actions, quoted off",
 			yaml:    "rules:\n  MU-META: warn\n  MU-30: \"off\"\n",
-			changed: map[RuleID]Action{RuleMeta: Warn, Rule30: Off},
+			changed: map[RuleID]Action{MuMeta: Warn, Mu30: Off},
 		},
 		{
 			name:    "bare off (a YAML 1.1 boolean) is off",
 			yaml:    "rules:\n  MU-PRERELEASE: off\n",
-			changed: map[RuleID]Action{RulePrerelease: Off},
+			changed: map[RuleID]Action{MuPrerelease: Off},
 		},
 		{
 			name: "empty file is the default",
@@ -204,7 +204,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown action", "rules:\n  MU-MAJOR: block\n", []string{"rules.MU-MAJOR", `unknown action "block"`}},
 		{"action in wrong case", "rules:\n  MU-MAJOR: Deny\n", []string{"rules.MU-MAJOR", `unknown action "Deny"`}},
 		{"true is no action", "rules:\n  MU-MAJOR: true\n", []string{"rules.MU-MAJOR", `unknown action "true"`}},
-		{"numeric action", "rules:\n  MU-MAJOR: 1\n", []string{"deny, warn or off"}},
+		{"numeric action", "rules:\n  MU-MAJOR: 1\n", []string{"deny, warn, off, or generate"}},
 		{"waypoint on the 2.3 line", "migrationWaypoint: v2.3.0\n", []string{"migrationWaypoint", `"v2.3.0"`, "2.2.x"}},
 		{"waypoint below 2.2.3", "migrationWaypoint: v2.2.1\n", []string{"migrationWaypoint", `"v2.2.1"`, "2.2.3"}},
 		{"waypoint pre-release", "migrationWaypoint: v2.2.16-rc1\n", []string{"migrationWaypoint", `"v2.2.16-rc1"`}},
@@ -254,22 +254,22 @@ func TestParse(t *testing.T) {
 
 	p, err = Parse([]byte("rules:\n  MU-UP-NS: warn\n"))
 	require.NoError(t, err)
-	assert.Equal(t, Warn, p.ActionFor(RuleUpNamespace))
+	assert.Equal(t, Warn, p.ActionFor(MuUpNs))
 
 	_, err = Parse([]byte("rules:\n  MU-UP-NS: maybe\n"))
 	require.ErrorContains(t, err, "rules.MU-UP-NS")
 }
 
 func TestActionFor(t *testing.T) {
-	p := &Policy{Rules: map[RuleID]Action{RuleRolling: Warn, RuleMeta: Off}}
+	p := &Policy{Rules: map[RuleID]Action{MuRolling: Warn, MuMeta: Off}}
 	tests := []struct {
 		name string
 		id   RuleID
 		want Action
 	}{
-		{"warn", RuleRolling, Warn},
-		{"off", RuleMeta, Off},
-		{"a rule the policy does not mention is denied", Rule26, Deny},
+		{"warn", MuRolling, Warn},
+		{"off", MuMeta, Off},
+		{"a rule the policy does not mention is denied", Mu26, Deny},
 		{"an unknown rule is denied", RuleID("MU-NOPE"), Deny},
 	}
 	for _, tt := range tests {
@@ -335,5 +335,5 @@ func TestGenerateIsOnlyForMeta(t *testing.T) {
 	assert.Contains(t, err.Error(), "rules.MU-ROLLING: generate is only for MU-META")
 	p, err := Parse([]byte("rules: {MU-META: deny}"))
 	require.NoError(t, err)
-	assert.Equal(t, Deny, p.ActionFor(RuleMeta))
+	assert.Equal(t, Deny, p.ActionFor(MuMeta))
 }

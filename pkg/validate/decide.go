@@ -3,6 +3,9 @@
 // tagged with a stable rule ID. The policy then decides which violations
 // deny and which warn. Nothing here does I/O, so every entry point — the
 // webhook, a controller, a CLI — gets the same answers.
+//
+// Each rule ID has one function named after it (MU-SRC-20 → muSrc20), listed
+// in the table of rules.go; docs/rules.md gives the same table.
 package validate
 
 import (
@@ -11,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
 
@@ -20,13 +24,16 @@ const MaxWarningLen = 120
 
 // Violation is one rule broken at one field.
 type Violation struct {
-	Rule  policy.RuleID
-	Path  *field.Path
-	Value any
-	// Detail says what is wrong and what to do instead; it goes into a denial.
-	Detail string
+	Rule policy.RuleID
+	// Err is what a denial reports: the error type (Forbidden, Required,
+	// NotSupported, else Invalid), the field, the bad value, and a detail
+	// that says what is wrong and what to do instead.
+	Err *field.Error
 	// Short says the same in a few words; it goes into a warning.
 	Short string
+	// Migration is set on MU-META at the global image or version: the
+	// metadata migration that makes the change legal (pkg/migration plans it).
+	Migration *migration.Need
 }
 
 // Decision is what the policy makes of a list of violations.
@@ -44,12 +51,14 @@ func (d Decision) Allowed() bool { return len(d.Errors) == 0 }
 
 // Decide applies each rule's policy action. A rule reported twice at the same
 // field (judged from both the spec and the running version) counts once.
+// Generate denies too: a change that could be held never reaches validation
+// unheld (see HeldMigration).
 func Decide(vs []Violation, p *policy.Policy) Decision {
 	var d Decision
 	seen := map[string]bool{}
 	fired := map[policy.RuleID]bool{}
 	for _, v := range vs {
-		key := string(v.Rule) + " " + v.Path.String()
+		key := string(v.Rule) + " " + v.Err.Field
 		if seen[key] {
 			continue
 		}
@@ -60,7 +69,7 @@ func Decide(vs []Violation, p *policy.Policy) Decision {
 		case policy.Warn:
 			d.Warnings = append(d.Warnings, Warning(v))
 		default:
-			d.Errors = append(d.Errors, field.Invalid(v.Path, v.Value, fmt.Sprintf("[%s] %s", v.Rule, v.Detail)))
+			d.Errors = append(d.Errors, v.denial())
 		}
 		if !fired[v.Rule] {
 			fired[v.Rule] = true
@@ -70,13 +79,48 @@ func Decide(vs []Violation, p *policy.Policy) Decision {
 	return d
 }
 
+// denial is the field error of a denied violation, its detail led by the rule ID.
+func (v Violation) denial() *field.Error {
+	e := *v.Err
+	e.Detail = fmt.Sprintf("[%s] %s", v.Rule, e.Detail)
+	return &e
+}
+
 // Warning renders a violation as one warning line of at most MaxWarningLen
 // characters: "[RULE] field.path: short message".
-func Warning(v Violation) string {
-	s := fmt.Sprintf("[%s] %s: %s", v.Rule, v.Path, v.Short)
+func Warning(v Violation) string { return Notice(v.Rule, v.Err.Field, v.Short) }
+
+// Notice is a warning line about rule at field, cut to MaxWarningLen.
+func Notice(rule policy.RuleID, field, short string) string {
+	s := fmt.Sprintf("[%s] %s: %s", rule, field, short)
 	if utf8.RuneCountInString(s) <= MaxWarningLen {
 		return s
 	}
 	runes := []rune(s)
 	return string(runes[:MaxWarningLen-1]) + "…"
+}
+
+// HeldMigration is the migration the defaulting webhook holds an update for:
+// MU-META's action is generate, MU-META fired only at the global image or
+// version, and no rule that blocks a migration (MU-META-FAILED, MU-META-BUSY)
+// denies. Otherwise nil, and the validating webhook denies the update.
+func HeldMigration(vs []Violation, p *policy.Policy) *migration.Need {
+	if p.ActionFor(policy.MuMeta) != policy.Generate {
+		return nil
+	}
+	var need *migration.Need
+	for _, v := range vs {
+		switch v.Rule {
+		case policy.MuMeta:
+			if v.Migration == nil {
+				return nil // a component override alone: no plan covers it
+			}
+			need = v.Migration
+		case policy.MuMetaFailed, policy.MuMetaBusy:
+			if a := p.ActionFor(v.Rule); a != policy.Warn && a != policy.Off {
+				return nil
+			}
+		}
+	}
+	return need
 }

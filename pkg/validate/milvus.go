@@ -3,6 +3,9 @@ package validate
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
@@ -20,48 +23,73 @@ type MilvusChange struct {
 	Upgrades []milvus.MilvusUpgrade
 }
 
-// Milvus judges a CREATE (Old nil) or UPDATE of a Milvus.
+// Milvus judges a CREATE (Old nil) or UPDATE of a Milvus with every Milvus
+// rule the policy does not turn off.
 func Milvus(c MilvusChange, p *policy.Policy) []Violation {
+	r := newMilvusReview(c, p)
 	var vs []Violation
-	newC := &c.New.Spec.Components
-	vs = append(vs, splitMeta(newC)...)
-	vs = append(vs, rollingMQ(c.New)...)
-	if c.Old == nil {
-		// Nothing runs yet: only what the new object says by itself.
-		for _, r := range append([]milvus.Resolved{newC.Global()}, resolvedOf(newC.Effective())...) {
-			if r.Known() && r.Version.Prerelease() {
-				vs = append(vs, prerelease(r))
-			}
+	for _, rl := range rules {
+		if rl.milvus != nil && p.ActionFor(rl.id) != policy.Off {
+			vs = append(vs, rl.milvus(r)...)
 		}
-		return vs
 	}
+	return vs
+}
 
-	j := judge{change: c, policy: p, passThrough: operatorPassThrough(c, p)}
-	oldC := &c.Old.Spec.Components
-	oldG, newG := oldC.Global(), newC.Global()
+// milvusReview is one Milvus change as every Milvus rule reads it: both
+// objects resolved once, and the version jumps the change makes.
+type milvusReview struct {
+	MilvusChange
+	policy *policy.Policy
+	// cur is New resolved; old is Old resolved (zero on CREATE).
+	old, cur milvus.Versions
+	// transitions are the version jumps of an UPDATE, each to be legal.
+	transitions []transition
+	// passThrough marks the operator executing a MilvusUpgrade (MU-UP-FLOW).
+	passThrough bool
+	// planned is the migration generation plans for this change: MU-META's
+	// at the global image or version, when its action is generate.
+	planned *migration.Need
+}
+
+// transition is one version jump at one place of the spec.
+type transition struct {
+	from       milvus.Version // zero when it cannot be verified
+	fromReason string         // why from is zero
+	fromStatus bool           // from was read from the status, not the old spec
+	to         milvus.Resolved
+	global     bool // the global image/version, not a component override
+}
+
+func newMilvusReview(c MilvusChange, p *policy.Policy) *milvusReview {
+	r := &milvusReview{MilvusChange: c, policy: p, cur: c.New.Resolve()}
+	if c.Old == nil {
+		return r // nothing runs yet: only what the new object says by itself
+	}
+	r.old = c.Old.Resolve()
+	r.passThrough = operatorPassThrough(c, p)
+	oldG, newG, running := r.old.Global, r.cur.Global, r.old.Running
 	if changed(oldG, newG) {
-		running, hasRunning := c.Old.Status.Running()
-		fromRunning := source{version: running, name: "status.currentVersion"}
 		switch {
 		case oldG.Known():
-			j.transition(source{version: oldG.Version}, newG)
+			r.transitions = append(r.transitions, transition{from: oldG.Version, to: newG, global: true})
 			// The change must also be legal from what really runs.
-			if hasRunning && running.Compare(oldG.Version) != 0 {
-				j.transition(fromRunning, newG)
+			if !running.IsZero() && running.Compare(oldG.Version) != 0 {
+				r.transitions = append(r.transitions, transition{from: running, fromStatus: true, to: newG, global: true})
 			}
-		case hasRunning:
-			j.transition(fromRunning, newG)
+		case !running.IsZero():
+			r.transitions = append(r.transitions, transition{from: running, fromStatus: true, to: newG, global: true})
 		default:
-			j.transition(source{reason: oldG.Reason}, newG)
+			r.transitions = append(r.transitions, transition{fromReason: oldG.Reason, to: newG, global: true})
 		}
 	}
 	// Components with their own image or version: judge each that changed,
 	// from what it ran before (its old override, or the old global image).
-	oldEff := map[string]milvus.Resolved{}
-	for _, e := range oldC.Effective() {
+	oldEff := make(map[string]milvus.Resolved, len(r.old.Components))
+	for _, e := range r.old.Components {
 		oldEff[e.Name] = e.Resolved
 	}
-	for _, e := range newC.Effective() {
+	for _, e := range r.cur.Components {
 		if e.Inherited {
 			continue // judged with the global image above
 		}
@@ -70,175 +98,317 @@ func Milvus(c MilvusChange, p *policy.Policy) []Violation {
 			before = oldG
 		}
 		if changed(before, e.Resolved) {
-			j.transition(source{version: before.Version, reason: before.Reason}, e.Resolved)
+			r.transitions = append(r.transitions, transition{from: before.Version, fromReason: before.Reason, to: e.Resolved})
 		}
 	}
-	return append(vs, j.out...)
-}
-
-// source is the version a transition starts from and where it was read.
-type source struct {
-	version milvus.Version // zero when it cannot be verified
-	name    string         // where version was read when not the old spec, for messages
-	reason  string         // why version is zero
-}
-
-// judge collects the violations of the transitions of one update.
-type judge struct {
-	change      MilvusChange
-	policy      *policy.Policy
-	passThrough bool
-	out         []Violation
-}
-
-func (j *judge) add(v Violation) { j.out = append(j.out, v) }
-
-// transition judges one version jump to to.Path.
-func (j *judge) transition(from source, to milvus.Resolved) {
-	path, val := to.Path, to.Declared
-	if !to.Known() {
-		j.add(Violation{Rule: policy.RuleTargetUnknown, Path: path, Value: val,
-			Detail: fmt.Sprintf("the new version cannot be verified (%s), so this upgrade cannot be checked; pin it: set spec.components.version to the version the image runs, or use a version tag such as v2.4.23", to.Reason),
-			Short:  "new version cannot be verified; pin a version tag or spec.components.version"})
-		return
-	}
-	if from.version.IsZero() {
-		j.add(Violation{Rule: policy.RuleSourceUnknown, Path: path, Value: val,
-			Detail: fmt.Sprintf("the version running now cannot be verified (%s) and the status names none; the change is allowed unchecked", from.reason),
-			Short:  "running version unknown, change not checked"})
-		return
-	}
-	f, t := from.version, to.Version
-	if t.Compare(f) == 0 {
-		return // same release: a registry mirror or flavour change
-	}
-	arrow := fmt.Sprintf("%s → %s", f, t)
-	if from.name != "" {
-		arrow = fmt.Sprintf("%s → %s (from %s)", f, t, from.name)
-	}
-	if t.Prerelease() {
-		j.add(prerelease(to))
-	}
-	if (f.Major() < 2) != (t.Major() < 2) {
-		j.add(Violation{Rule: policy.RuleMajor, Path: path, Value: val,
-			Detail: arrow + " crosses the 1.x/2.x boundary, which is a data migration with the milvus-migration tool into a new 2.x cluster, never an image change; keep the image",
-			Short:  f.String() + " → " + t.String() + " is a data migration, not an image change"})
-		return
-	}
-	if t.Compare(f) > 0 {
-		j.upgrade(f, to, arrow)
-	} else {
-		j.downgrade(f, to, arrow)
-	}
-}
-
-func (j *judge) upgrade(from milvus.Version, to milvus.Resolved, arrow string) {
-	t, path, val := to.Version, to.Path, to.Declared
-	oldSpec, newSpec := &j.change.Old.Spec, &j.change.New.Spec
-	waypoint := j.policy.Waypoint()
-	switch {
-	case from.Major() == 2 && from.Minor() == 0 && t.AtLeast(2, 2, 0):
-		j.add(Violation{Rule: policy.RuleSource20, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade", arrow),
-			Short:  "2.0.x must go to v2.1.4 first"})
-	case from.Major() == 2 && from.Minor() == 1 && t.AtLeast(2, 2, 0) && !j.passThrough:
-		next := ""
-		if t.Line(waypoint) > 0 {
-			next = fmt.Sprintf(", then change the image to %s (a rolling upgrade)", t)
+	for _, t := range r.transitions {
+		if t.global && r.planned == nil && p.ActionFor(policy.MuMeta) == policy.Generate {
+			r.planned = r.metaMigration(t)
 		}
-		j.add(Violation{Rule: policy.RuleMeta, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion %s, targetVersion %s%s", arrow, from, waypointFor(t, waypoint), next),
-			Short:  "2.1 → 2.2+ by image loses indexes; migrate with a MilvusUpgrade"})
 	}
-	if from.AtLeast(2, 2, 0) && !from.AtLeast(2, 2, 3) {
-		j.add(Violation{Rule: policy.RuleRolling, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s: before 2.2.3 the coordinators are recreated, so the cluster is down during the upgrade", arrow),
-			Short:  fmt.Sprintf("from %s the coordinators restart: expect downtime", from)})
-	}
-	if from.Major() == 2 && from.Minor() == 6 && from.Patch() == 0 && from.Prerelease() && !from.Nightly() {
-		j.add(Violation{Rule: policy.Rule26, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s: 2.6.0 release candidates cannot be upgraded from; install the new version as a fresh cluster", arrow),
-			Short:  "2.6.0 release candidates cannot be upgraded from"})
-	}
-	if from.Line(milvus.MustVersion("2.6.0")) < 0 && t.AtLeast(2, 6, 0) {
-		if !from.AtLeast(2, 5, 16) {
-			j.add(Violation{Rule: policy.Rule26, Path: path, Value: val,
-				Detail: fmt.Sprintf("%s: 2.6 can only be reached from 2.5.16 or later; upgrade to v2.5.16 first, then to %s", arrow, t),
-				Short:  "2.6 needs 2.5.16 first"})
-		}
-		if newSpec.Mode == milvus.ModeCluster && newSpec.Components.MixCoord == nil {
-			j.add(Violation{Rule: policy.Rule26, Path: milvus.MixCoordPath, Value: "absent",
-				Detail: fmt.Sprintf("%s: a cluster must run mixCoord to upgrade to 2.6; set spec.components.mixCoord (for example mixCoord: {replicas: 1}) in the same change", arrow),
-				Short:  "2.6 in cluster mode needs spec.components.mixCoord"})
-		}
-		if oldSpec.Dependencies.MsgStreamType != newSpec.Dependencies.MsgStreamType {
-			j.add(Violation{Rule: policy.Rule26, Path: milvus.MsgStreamPath, Value: newSpec.Dependencies.MsgStreamType,
-				Detail: fmt.Sprintf("%s: the message queue must not change during the upgrade to 2.6; keep msgStreamType %q and change it in a later step", arrow, oldSpec.Dependencies.MsgStreamType),
-				Short:  "keep the message queue type while upgrading to 2.6"})
-		}
-		j.add(Violation{Rule: policy.Rule26Operator, Path: path, Value: val,
-			Detail: "Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first",
-			Short:  "2.6 needs milvus-operator v1.3.0 or later"})
-	}
-	if from.Major() == 2 && t.Major() >= 3 && !from.AtLeast(2, 6, 20) {
-		j.add(Violation{Rule: policy.Rule30, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch", arrow),
-			Short:  "3.x was validated only from 2.6.20; go there first"})
-	}
+	return r
 }
 
-func (j *judge) downgrade(from milvus.Version, to milvus.Resolved, arrow string) {
-	t, path, val := to.Version, to.Path, to.Declared
-	newC := &j.change.New.Spec.Components
-	switch {
-	case from.AtLeast(2, 2, 0) && !t.AtLeast(2, 2, 0):
-		if !j.passThrough {
-			j.add(Violation{Rule: policy.RuleDownMeta, Path: path, Value: val,
-				Detail: fmt.Sprintf("%s: 2.1 cannot read 2.2+ metadata; only a MilvusUpgrade with operation: rollback restores the backed-up 2.1 metadata", arrow),
-				Short:  "2.2+ → 2.1 needs a MilvusUpgrade with operation: rollback"})
-		}
-	case from.Line(t) > 0:
-		j.add(Violation{Rule: policy.RuleDownMinor, Path: path, Value: val,
-			Detail: fmt.Sprintf("%s: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on %d.%d.x or restore a backup", arrow, from.Major(), from.Minor()),
-			Short:  fmt.Sprintf("%s → %s crosses minor versions: unvalidated downgrade", from, t)})
-	}
-	if newC.RollingUpdate() && newC.ImageUpdateMode != milvus.UpdateModeRollingDowngrade && !j.passThrough {
-		j.add(Violation{Rule: policy.RuleDownMode, Path: milvus.UpdateModePath, Value: newC.ImageUpdateMode,
-			Detail: fmt.Sprintf("%s is a downgrade with rolling update enabled; set imageUpdateMode: rollingDowngrade so components update in reverse dependency order", arrow),
-			Short:  "a rolling downgrade needs imageUpdateMode: rollingDowngrade"})
-	}
+// comparable reports a jump between two known, different versions.
+func (t transition) comparable() bool {
+	return !t.from.IsZero() && t.to.Known() && t.to.Version.Compare(t.from) != 0
 }
 
-// waypointFor is the 2.2.x target of the metadata migration towards t.
-func waypointFor(t, waypoint milvus.Version) milvus.Version {
-	if t.Major() == 2 && t.Minor() == 2 {
-		return t
-	}
-	return waypoint
+// crossesMajor reports a jump across the 1.x/2.x boundary.
+func (t transition) crossesMajor() bool { return (t.from.Major() < 2) != (t.to.Version.Major() < 2) }
+
+// upgrade and downgrade report a comparable jump within 2.x and up, or down.
+func (t transition) upgrade() bool {
+	return t.comparable() && !t.crossesMajor() && t.to.Version.Compare(t.from) > 0
 }
 
-// splitMeta denies components on both sides of the 2.2 metadata boundary:
-// 2.1 and 2.2+ processes cannot share one metadata store.
-func splitMeta(c *milvus.Components) []Violation {
-	global := c.Global()
+func (t transition) downgrade() bool {
+	return t.comparable() && !t.crossesMajor() && t.to.Version.Compare(t.from) < 0
+}
+
+// downAcrossMeta reports a downgrade from 2.2+ metadata to 2.1.
+func (t transition) downAcrossMeta() bool {
+	return t.downgrade() && t.from.AtLeast(2, 2, 0) && !t.to.Version.AtLeast(2, 2, 0)
+}
+
+// arrow is "from → to" for messages, naming the status when from was read there.
+func (t transition) arrow() string {
+	if t.fromStatus {
+		return fmt.Sprintf("%s → %s (from status.currentVersion)", t.from, t.to.Version)
+	}
+	return fmt.Sprintf("%s → %s", t.from, t.to.Version)
+}
+
+// invalid is the violation of rule at the field the jump writes.
+func (t transition) invalid(rule policy.RuleID, detail, short string) Violation {
+	return Violation{Rule: rule, Err: field.Invalid(t.to.Path, t.to.Declared, detail), Short: short}
+}
+
+// metaMigration is the migration a 2.1.x → 2.2+ jump needs, unless the
+// operator is executing one itself; nil for any other jump. Without it, 2.2
+// binaries would run on 2.1 metadata.
+func (r *milvusReview) metaMigration(t transition) *migration.Need {
+	if !t.upgrade() || t.from.Major() != 2 || t.from.Minor() != 1 || !t.to.Version.AtLeast(2, 2, 0) || r.passThrough {
+		return nil
+	}
+	return &migration.Need{From: t.from, To: t.to.Version, Target: waypointFor(t.to.Version, r.policy.Waypoint())}
+}
+
+// muMajor (MU-MAJOR): 1.x ↔ 2.x is a data migration into a new cluster.
+func muMajor(r *milvusReview) []Violation {
 	var vs []Violation
-	for _, e := range c.Effective() {
-		if e.Inherited || !e.Known() || !global.Known() {
-			continue
-		}
-		if e.Version.AtLeast(2, 2, 0) != global.Version.AtLeast(2, 2, 0) {
-			vs = append(vs, Violation{Rule: policy.RuleSplitMeta, Path: e.Path, Value: e.Declared,
-				Detail: fmt.Sprintf("component %s runs %s but the cluster runs %s: they are on both sides of the 2.2 metadata change; give all components the same version line", e.Name, e.Version, global.Version),
-				Short:  fmt.Sprintf("%s and %s cannot share metadata", e.Version, global.Version)})
+	for _, t := range r.transitions {
+		if t.comparable() && t.crossesMajor() {
+			vs = append(vs, t.invalid(policy.MuMajor,
+				t.arrow()+" crosses the 1.x/2.x boundary, which is a data migration with the milvus-migration tool into a new 2.x cluster, never an image change; keep the image",
+				t.from.String()+" → "+t.to.Version.String()+" is a data migration, not an image change"))
 		}
 	}
 	return vs
 }
 
-// rollingMQ warns that the operator ignores or rejects rolling updates
-// outside cluster mode with rocksmq/natsmq (the standalone default is rocksmq).
-func rollingMQ(m *milvus.Milvus) []Violation {
-	s := &m.Spec
+// muSrc20 (MU-SRC-20): 2.0.x must go to 2.1.4 before a migration to 2.2+.
+func muSrc20(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.upgrade() && t.from.Major() == 2 && t.from.Minor() == 0 && t.to.Version.AtLeast(2, 2, 0) {
+			vs = append(vs, t.invalid(policy.MuSrc20,
+				fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade", t.arrow()),
+				"2.0.x must go to v2.1.4 first"))
+		}
+	}
+	return vs
+}
+
+// muMeta (MU-META): 2.1.x → 2.2+ by image loses indexes. At the global
+// image or version the violation carries the migration that fixes it.
+func muMeta(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		need := r.metaMigration(t)
+		if need == nil {
+			continue
+		}
+		next := ""
+		if need.To.Compare(need.Target) != 0 {
+			next = fmt.Sprintf(", then change the image to %s (a rolling upgrade)", need.To)
+		}
+		v := t.invalid(policy.MuMeta,
+			fmt.Sprintf("%s by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion %s, targetVersion %s%s", t.arrow(), t.from, need.Target, next),
+			"2.1 → 2.2+ by image loses indexes; migrate with a MilvusUpgrade")
+		if t.global {
+			v.Migration = need
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// muMetaFailed (MU-META-FAILED): with MU-META generating, the MilvusUpgrade
+// planned for this change ended short of its target, so the change is not
+// held again by itself.
+func muMetaFailed(r *milvusReview) []Violation {
+	if r.planned == nil {
+		return nil
+	}
+	name := migration.UpgradeName(r.New.Name, r.planned.Target)
+	for _, u := range r.upgrades() {
+		if u.Name == name && migration.Failed(u.Status.State) {
+			g := r.cur.Global
+			return []Violation{{Rule: policy.MuMetaFailed, Err: field.Invalid(g.Path, g.Declared,
+				fmt.Sprintf("MilvusUpgrade %s/%s, planned for this change, ended in state %s, so the image stays %s; see `kubectl describe milvusupgrade -n %s %s`, then delete it to retry, or revert the image in git",
+					u.Namespace, u.Name, u.Status.State, r.Old.Spec.Components.Image, u.Namespace, u.Name)),
+				Short: "planned MilvusUpgrade " + u.Name + " failed; delete it to retry"}}
+		}
+	}
+	return nil
+}
+
+// muMetaBusy (MU-META-BUSY): with MU-META generating, another MilvusUpgrade
+// is at work on this Milvus; a second migration must wait for it.
+func muMetaBusy(r *milvusReview) []Violation {
+	if r.planned == nil {
+		return nil
+	}
+	name := migration.UpgradeName(r.New.Name, r.planned.Target)
+	for _, u := range r.upgrades() {
+		if u.Name != name && u.Status.State != migration.StateSucceeded && !migration.Failed(u.Status.State) {
+			g := r.cur.Global
+			state := "not started yet"
+			if u.Status.State != "" {
+				state = "state " + u.Status.State
+			}
+			return []Violation{{Rule: policy.MuMetaBusy, Err: field.Invalid(g.Path, g.Declared,
+				fmt.Sprintf("MilvusUpgrade %s/%s already works on this Milvus (%s); let it finish, or delete it, before changing the image",
+					u.Namespace, u.Name, state)),
+				Short: "MilvusUpgrade " + u.Name + " already works on this Milvus"}}
+		}
+	}
+	return nil
+}
+
+// muRolling (MU-ROLLING): before 2.2.3 the coordinators are recreated.
+func muRolling(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.upgrade() && t.from.AtLeast(2, 2, 0) && !t.from.AtLeast(2, 2, 3) {
+			vs = append(vs, t.invalid(policy.MuRolling,
+				fmt.Sprintf("%s: before 2.2.3 the coordinators are recreated, so the cluster is down during the upgrade", t.arrow()),
+				fmt.Sprintf("from %s the coordinators restart: expect downtime", t.from)))
+		}
+	}
+	return vs
+}
+
+// reaches26 reports an upgrade from before 2.6 to 2.6 or later.
+func reaches26(t transition) bool {
+	return t.upgrade() && t.from.Line(milvus.MustVersion("2.6.0")) < 0 && t.to.Version.AtLeast(2, 6, 0)
+}
+
+// mu26 (MU-26): 2.6 is reached only from 2.5.16, with mixCoord in cluster
+// mode and the same message queue; never from a 2.6.0 release candidate.
+func mu26(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions { // an UPDATE: Old is set
+		if !t.upgrade() {
+			continue
+		}
+		oldSpec, newSpec := &r.Old.Spec, &r.New.Spec
+		if f := t.from; f.Major() == 2 && f.Minor() == 6 && f.Patch() == 0 && f.Prerelease() && !f.Nightly() {
+			vs = append(vs, t.invalid(policy.Mu26,
+				fmt.Sprintf("%s: 2.6.0 release candidates cannot be upgraded from; install the new version as a fresh cluster", t.arrow()),
+				"2.6.0 release candidates cannot be upgraded from"))
+		}
+		if !reaches26(t) {
+			continue
+		}
+		if !t.from.AtLeast(2, 5, 16) {
+			vs = append(vs, t.invalid(policy.Mu26,
+				fmt.Sprintf("%s: 2.6 can only be reached from 2.5.16 or later; upgrade to v2.5.16 first, then to %s", t.arrow(), t.to.Version),
+				"2.6 needs 2.5.16 first"))
+		}
+		if newSpec.Mode == milvus.ModeCluster && newSpec.Components.MixCoord == nil {
+			vs = append(vs, Violation{Rule: policy.Mu26, Err: field.Required(milvus.MixCoordPath,
+				fmt.Sprintf("%s: a cluster must run mixCoord to upgrade to 2.6; set spec.components.mixCoord (for example mixCoord: {replicas: 1}) in the same change", t.arrow())),
+				Short: "2.6 in cluster mode needs spec.components.mixCoord"})
+		}
+		if oldSpec.Dependencies.MsgStreamType != newSpec.Dependencies.MsgStreamType {
+			vs = append(vs, Violation{Rule: policy.Mu26, Err: field.Invalid(milvus.MsgStreamPath, newSpec.Dependencies.MsgStreamType,
+				fmt.Sprintf("%s: the message queue must not change during the upgrade to 2.6; keep msgStreamType %q and change it in a later step", t.arrow(), oldSpec.Dependencies.MsgStreamType)),
+				Short: "keep the message queue type while upgrading to 2.6"})
+		}
+	}
+	return vs
+}
+
+// mu26Operator (MU-26-OPERATOR): 2.6 needs milvus-operator v1.3.0 or later.
+func mu26Operator(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if reaches26(t) {
+			vs = append(vs, t.invalid(policy.Mu26Operator,
+				"Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first",
+				"2.6 needs milvus-operator v1.3.0 or later"))
+		}
+	}
+	return vs
+}
+
+// mu30 (MU-30): 3.x was validated only from 2.6.20.
+func mu30(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.upgrade() && t.from.Major() == 2 && t.to.Version.Major() >= 3 && !t.from.AtLeast(2, 6, 20) {
+			vs = append(vs, t.invalid(policy.Mu30,
+				fmt.Sprintf("%s: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch", t.arrow()),
+				"3.x was validated only from 2.6.20; go there first"))
+		}
+	}
+	return vs
+}
+
+// muPrerelease (MU-PRERELEASE): no upgrade path from or to a pre-release or
+// nightly build is guaranteed. A CREATE is judged on every version it declares.
+func muPrerelease(r *milvusReview) []Violation {
+	var targets []milvus.Resolved
+	if r.Old == nil {
+		targets = append(targets, r.cur.Global)
+		for _, e := range r.cur.Components {
+			if !e.Inherited {
+				targets = append(targets, e.Resolved)
+			}
+		}
+	} else {
+		for _, t := range r.transitions {
+			if t.comparable() {
+				targets = append(targets, t.to)
+			}
+		}
+	}
+	var vs []Violation
+	for _, to := range targets {
+		if to.Known() && to.Version.Prerelease() {
+			vs = append(vs, Violation{Rule: policy.MuPrerelease, Err: field.Invalid(to.Path, to.Declared,
+				fmt.Sprintf("%s is a pre-release or nightly build: no upgrade path from or to it is guaranteed", to.Version)),
+				Short: fmt.Sprintf("%s is a pre-release: no upgrade guarantee", to.Version)})
+		}
+	}
+	return vs
+}
+
+// muDownMode (MU-DOWN-MODE): a rolling downgrade must update the components
+// in reverse order, which only imageUpdateMode: rollingDowngrade does.
+func muDownMode(r *milvusReview) []Violation {
+	c := &r.New.Spec.Components
+	if !c.RollingUpdate() || c.ImageUpdateMode == milvus.UpdateModeRollingDowngrade || r.passThrough {
+		return nil
+	}
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.downgrade() {
+			vs = append(vs, Violation{Rule: policy.MuDownMode, Err: notSupported(milvus.UpdateModePath, c.ImageUpdateMode,
+				fmt.Sprintf("%s is a downgrade with rolling update enabled; set imageUpdateMode: rollingDowngrade so components update in reverse dependency order", t.arrow())),
+				Short: "a rolling downgrade needs imageUpdateMode: rollingDowngrade"})
+		}
+	}
+	return vs
+}
+
+// muDownMeta (MU-DOWN-META): 2.1 cannot read 2.2+ metadata; only a
+// MilvusUpgrade rollback restores the backed-up 2.1 metadata.
+func muDownMeta(r *milvusReview) []Violation {
+	if r.passThrough {
+		return nil
+	}
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.downAcrossMeta() {
+			vs = append(vs, t.invalid(policy.MuDownMeta,
+				fmt.Sprintf("%s: 2.1 cannot read 2.2+ metadata; only a MilvusUpgrade with operation: rollback restores the backed-up 2.1 metadata", t.arrow()),
+				"2.2+ → 2.1 needs a MilvusUpgrade with operation: rollback"))
+		}
+	}
+	return vs
+}
+
+// muDownMinor (MU-DOWN-MINOR): downgrades across minor versions are not
+// validated. A downgrade across the 2.2 metadata boundary is MU-DOWN-META's.
+func muDownMinor(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if f, to := t.from, t.to.Version; t.downgrade() && !t.downAcrossMeta() && f.Line(to) > 0 {
+			vs = append(vs, t.invalid(policy.MuDownMinor,
+				fmt.Sprintf("%s: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on %d.%d.x or restore a backup", t.arrow(), f.Major(), f.Minor()),
+				fmt.Sprintf("%s → %s crosses minor versions: unvalidated downgrade", f, to)))
+		}
+	}
+	return vs
+}
+
+// muRuMq (MU-RU-MQ): the operator ignores or rejects rolling updates outside
+// cluster mode with rocksmq/natsmq (the standalone default is rocksmq).
+func muRuMq(r *milvusReview) []Violation {
+	s := &r.New.Spec
 	if !s.Components.RollingUpdate() || s.Mode == milvus.ModeCluster {
 		return nil
 	}
@@ -247,15 +417,70 @@ func rollingMQ(m *milvus.Milvus) []Violation {
 	default:
 		return nil
 	}
-	return []Violation{{Rule: policy.RuleRollingMQ, Path: milvus.RollingPath, Value: true,
-		Detail: "rolling update is not supported in standalone mode with rocksmq/natsmq; the operator turns it off or rejects it",
-		Short:  "rolling update is not supported for standalone with rocksmq/natsmq"}}
+	return []Violation{{Rule: policy.MuRuMq, Err: field.Invalid(milvus.RollingPath, true,
+		"rolling update is not supported in standalone mode with rocksmq/natsmq; the operator turns it off or rejects it"),
+		Short: "rolling update is not supported for standalone with rocksmq/natsmq"}}
 }
 
-func prerelease(r milvus.Resolved) Violation {
-	return Violation{Rule: policy.RulePrerelease, Path: r.Path, Value: r.Declared,
-		Detail: fmt.Sprintf("%s is a pre-release or nightly build: no upgrade path from or to it is guaranteed", r.Version),
-		Short:  fmt.Sprintf("%s is a pre-release: no upgrade guarantee", r.Version)}
+// muSplitMeta (MU-SPLIT-META): 2.1 and 2.2+ processes cannot share one
+// metadata store.
+func muSplitMeta(r *milvusReview) []Violation {
+	global := r.cur.Global
+	if !global.Known() {
+		return nil
+	}
+	var vs []Violation
+	for _, e := range r.cur.Components {
+		if e.Inherited || !e.Known() || e.Version.AtLeast(2, 2, 0) == global.Version.AtLeast(2, 2, 0) {
+			continue
+		}
+		vs = append(vs, Violation{Rule: policy.MuSplitMeta, Err: field.Invalid(e.Path, e.Declared,
+			fmt.Sprintf("component %s runs %s but the cluster runs %s: they are on both sides of the 2.2 metadata change; give all components the same version line", e.Name, e.Version, global.Version)),
+			Short: fmt.Sprintf("%s and %s cannot share metadata", e.Version, global.Version)})
+	}
+	return vs
+}
+
+// muTargetUnknown (MU-TARGET-UNKNOWN): a change to a version that cannot be
+// verified cannot be checked.
+func muTargetUnknown(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if !t.to.Known() {
+			vs = append(vs, t.invalid(policy.MuTargetUnknown,
+				fmt.Sprintf("the new version cannot be verified (%s), so this upgrade cannot be checked; pin it: set spec.components.version to the version the image runs, or use a version tag such as v2.4.23", t.to.Reason),
+				"new version cannot be verified; pin a version tag or spec.components.version"))
+		}
+	}
+	return vs
+}
+
+// muSourceUnknown (MU-SOURCE-UNKNOWN): a change from a version that cannot be
+// verified, with no status naming one, is let through unchecked.
+func muSourceUnknown(r *milvusReview) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if t.to.Known() && t.from.IsZero() {
+			vs = append(vs, t.invalid(policy.MuSourceUnknown,
+				fmt.Sprintf("the version running now cannot be verified (%s) and the status names none; the change is allowed unchecked", t.fromReason),
+				"running version unknown, change not checked"))
+		}
+	}
+	return vs
+}
+
+// notSupported is field.NotSupported with our own detail: the constructor's
+// "supported values" list would drop the rule ID and the advice.
+func notSupported(path *field.Path, value any, detail string) *field.Error {
+	return &field.Error{Type: field.ErrorTypeNotSupported, Field: path.String(), BadValue: value, Detail: detail}
+}
+
+// waypointFor is the 2.2.x target of the metadata migration towards t.
+func waypointFor(t, waypoint milvus.Version) milvus.Version {
+	if t.Major() == 2 && t.Minor() == 2 {
+		return t
+	}
+	return waypoint
 }
 
 // operatorPassThrough reports an image write by the operator that executes a
@@ -269,10 +494,7 @@ func operatorPassThrough(c MilvusChange, p *policy.Policy) bool {
 	if image == "" {
 		return false
 	}
-	for _, u := range c.Upgrades {
-		if u.Spec.Milvus.Name != c.New.Name || u.TargetNamespace() != c.New.Namespace {
-			continue
-		}
+	for _, u := range c.upgrades() {
 		if image == u.Spec.TargetImage || image == u.Status.SourceImage {
 			return true
 		}
@@ -280,17 +502,18 @@ func operatorPassThrough(c MilvusChange, p *policy.Policy) bool {
 	return false
 }
 
-// changed reports a different image or declared version.
-func changed(a, b milvus.Resolved) bool {
-	return a.Image != b.Image || a.Declared != b.Declared || a.Path.String() != b.Path.String()
-}
-
-func resolvedOf(es []milvus.ComponentResolved) []milvus.Resolved {
-	out := make([]milvus.Resolved, 0, len(es))
-	for _, e := range es {
-		if !e.Inherited {
-			out = append(out, e.Resolved)
+// upgrades are the MilvusUpgrades that act on this Milvus.
+func (c MilvusChange) upgrades() []milvus.MilvusUpgrade {
+	var out []milvus.MilvusUpgrade
+	for _, u := range c.Upgrades {
+		if u.Spec.Milvus.Name == c.New.Name && u.TargetNamespace() == c.New.Namespace {
+			out = append(out, u)
 		}
 	}
 	return out
+}
+
+// changed reports a different image or declared version.
+func changed(a, b milvus.Resolved) bool {
+	return a.Image != b.Image || a.Declared != b.Declared || a.Path.String() != b.Path.String()
 }

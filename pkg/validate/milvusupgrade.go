@@ -20,123 +20,165 @@ type UpgradeChange struct {
 	Target *milvus.Milvus
 }
 
-// MilvusUpgrade judges a CREATE (Old nil) or UPDATE of a MilvusUpgrade.
+// MilvusUpgrade judges a CREATE (Old nil) or UPDATE of a MilvusUpgrade with
+// every MilvusUpgrade rule the policy does not turn off.
 func MilvusUpgrade(c UpgradeChange, p *policy.Policy) []Violation {
-	u := c.New
+	r := newUpgradeReview(c, p)
 	var vs []Violation
-	if ns := u.Spec.Milvus.Namespace; ns != "" && ns != u.Namespace {
-		vs = append(vs, Violation{Rule: policy.RuleUpNamespace, Path: milvus.UpNamespacePath, Value: ns,
-			Detail: fmt.Sprintf("a MilvusUpgrade may only act on a Milvus in its own namespace %q; create it in namespace %q instead", u.Namespace, ns),
-			Short:  "must name a Milvus in the upgrade's own namespace"})
-	}
-	if c.Old != nil && c.Old.Status.State != "" {
-		// The operator has started: the spec is what it executes.
-		return append(vs, frozenSpec(c.Old, u)...)
-	}
-
-	src, srcErr := milvus.ParseVersion(u.Spec.SourceVersion)
-	if srcErr != nil {
-		vs = append(vs, notAVersion(milvus.UpSourcePath, u.Spec.SourceVersion, srcErr))
-	}
-	tgt, tgtErr := milvus.ParseVersion(u.Spec.TargetVersion)
-	if tgtErr != nil {
-		vs = append(vs, notAVersion(milvus.UpTargetPath, u.Spec.TargetVersion, tgtErr))
-	}
-	if srcErr == nil {
-		vs = append(vs, sourceRange(src)...)
-		vs = append(vs, runningSource(c, src)...)
-	}
-	if tgtErr == nil {
-		vs = append(vs, targetRange(tgt, p.Waypoint())...)
-		vs = append(vs, targetImage(u.Spec.TargetImage, tgt)...)
-	}
-	if srcErr == nil && tgtErr == nil && tgt.Compare(src) <= 0 {
-		vs = append(vs, Violation{Rule: policy.RuleUpOrder, Path: milvus.UpTargetPath, Value: u.Spec.TargetVersion,
-			Detail: fmt.Sprintf("targetVersion %s is not newer than sourceVersion %s; to go back, set operation: rollback on the MilvusUpgrade that did the upgrade", tgt, src),
-			Short:  "targetVersion must be newer than sourceVersion"})
+	for _, rl := range rules {
+		if rl.upgrade != nil && p.ActionFor(rl.id) != policy.Off {
+			vs = append(vs, rl.upgrade(r)...)
+		}
 	}
 	return vs
 }
 
-func notAVersion(path *field.Path, val string, err error) Violation {
-	return Violation{Rule: policy.RuleUpVersion, Path: path, Value: val,
-		Detail: fmt.Sprintf("%v; write a release version such as v2.1.4", err),
-		Short:  "not a release version"}
+// upgradeReview is one MilvusUpgrade change as every MilvusUpgrade rule
+// reads it, its versions parsed once.
+type upgradeReview struct {
+	UpgradeChange
+	policy *policy.Policy
+	// started: the operator has begun (Old has a state), so the spec is what
+	// it executes and only MU-UP-NS and MU-UP-IMMUTABLE apply.
+	started bool
+	// src and tgt are the parsed versions; srcErr and tgtErr say why not.
+	src, tgt       milvus.Version
+	srcErr, tgtErr error
 }
 
-// sourceRange: the migration tool only reads 2.1.x metadata (MU-META-RANGE).
-func sourceRange(src milvus.Version) []Violation {
-	if src.Major() == 2 && src.Minor() == 1 {
-		return nil
-	}
-	what := "the migration tool only migrates from 2.1.x"
-	switch {
-	case src.Major() == 2 && src.Minor() == 0:
-		what += "; upgrade the Milvus image to v2.1.4 first (MU-SRC-20)"
-	case src.AtLeast(2, 2, 0):
-		what += fmt.Sprintf("; %s already has 2.2+ metadata, so change spec.components.image of the Milvus instead (a rolling upgrade)", src)
-	}
-	return []Violation{{Rule: policy.RuleMetaRange, Path: milvus.UpSourcePath, Value: src.String(),
-		Detail: what, Short: "sourceVersion must be 2.1.x"}}
+func newUpgradeReview(c UpgradeChange, p *policy.Policy) *upgradeReview {
+	r := &upgradeReview{UpgradeChange: c, policy: p, started: c.Old != nil && c.Old.Status.State != ""}
+	r.src, r.srcErr = milvus.ParseVersion(c.New.Spec.SourceVersion)
+	r.tgt, r.tgtErr = milvus.ParseVersion(c.New.Spec.TargetVersion)
+	return r
 }
 
-// targetRange: the tool only writes 2.2.x metadata (MU-META-RANGE); the
-// operator passes targetVersion straight to it.
-func targetRange(tgt, waypoint milvus.Version) []Violation {
-	if tgt.Major() == 2 && tgt.Minor() == 2 {
-		return nil
-	}
-	what := "the migration tool only migrates to 2.2.x"
-	if tgt.Line(waypoint) > 0 {
-		what += fmt.Sprintf(": set targetVersion to %s (the 2.2.x waypoint), and once the upgrade has succeeded change the Milvus image to %s (a rolling upgrade)", waypoint, tgt)
-	}
-	return []Violation{{Rule: policy.RuleMetaRange, Path: milvus.UpTargetPath, Value: tgt.String(),
-		Detail: what, Short: "targetVersion must be 2.2.x"}}
-}
+// versions reports whether the rules that read the versions apply: the
+// upgrade has not started and both parsed.
+func (r *upgradeReview) versions() bool { return !r.started && r.srcErr == nil && r.tgtErr == nil }
 
-// runningSource: sourceVersion must be what the Milvus really runs (MU-UP-SRC).
-func runningSource(c UpgradeChange, src milvus.Version) []Violation {
-	if c.Target == nil {
-		return nil
-	}
-	running, err := c.Target.RunningVersion()
-	if err != nil || running.Compare(src) == 0 {
-		return nil
-	}
-	return []Violation{{Rule: policy.RuleUpSource, Path: milvus.UpSourcePath, Value: src.String(),
-		Detail: fmt.Sprintf("Milvus %s/%s runs %s, not %s; set sourceVersion to %s", c.Target.Namespace, c.Target.Name, running, src, running),
-		Short:  fmt.Sprintf("the Milvus runs %s", running)}}
-}
-
-// targetImage: the operator writes targetImage as the new Milvus image, so
-// it must be the target version (MU-UP-IMAGE).
-func targetImage(ref string, tgt milvus.Version) []Violation {
-	if ref == "" {
-		return nil
-	}
-	bad := func(why string) []Violation {
-		return []Violation{{Rule: policy.RuleUpImage, Path: milvus.UpTargetImgPath, Value: ref,
-			Detail: fmt.Sprintf("%s; the operator writes targetImage into the Milvus, so tag it with targetVersion: %s", why, tgt.Tag()),
-			Short:  "targetImage must carry targetVersion's tag"}}
-	}
-	img, err := milvus.ParseImage(ref)
-	if err != nil {
-		return bad(err.Error())
-	}
-	v, err := img.Version()
-	if err != nil {
-		return bad(err.Error())
-	}
-	if v.Compare(tgt) != 0 {
-		return bad(fmt.Sprintf("targetImage is %s but targetVersion is %s", v, tgt))
+// muUpNs (MU-UP-NS): an upgrade acts only on a Milvus in its own namespace;
+// otherwise one tenant could stop another's database.
+func muUpNs(r *upgradeReview) []Violation {
+	u := r.New
+	if ns := u.Spec.Milvus.Namespace; ns != "" && ns != u.Namespace {
+		return []Violation{{Rule: policy.MuUpNs, Err: field.Forbidden(milvus.UpNamespacePath,
+			fmt.Sprintf("a MilvusUpgrade may only act on a Milvus in its own namespace %q; create it in namespace %q instead", u.Namespace, ns)),
+			Short: "must name a Milvus in the upgrade's own namespace"}}
 	}
 	return nil
 }
 
-// frozenSpec allows no spec change once the operator has started, except
-// turning an upgrade into a rollback.
-func frozenSpec(old, cur *milvus.MilvusUpgrade) []Violation {
-	o, n := old.Spec, cur.Spec
+// muUpVersion (MU-UP-VERSION): sourceVersion and targetVersion must be
+// release versions.
+func muUpVersion(r *upgradeReview) []Violation {
+	if r.started {
+		return nil
+	}
+	var vs []Violation
+	for _, f := range []struct {
+		path  *field.Path
+		value string
+		err   error
+	}{
+		{milvus.UpSourcePath, r.New.Spec.SourceVersion, r.srcErr},
+		{milvus.UpTargetPath, r.New.Spec.TargetVersion, r.tgtErr},
+	} {
+		if f.err == nil {
+			continue
+		}
+		detail := fmt.Sprintf("%v; write a release version such as v2.1.4", f.err)
+		err := field.Invalid(f.path, f.value, detail)
+		if f.value == "" {
+			err = field.Required(f.path, detail)
+		}
+		vs = append(vs, Violation{Rule: policy.MuUpVersion, Err: err, Short: "not a release version"})
+	}
+	return vs
+}
+
+// muMetaRange (MU-META-RANGE): the migration tool only reads 2.1.x metadata
+// and only writes 2.2.x; the operator passes targetVersion straight to it.
+func muMetaRange(r *upgradeReview) []Violation {
+	if r.started {
+		return nil
+	}
+	var vs []Violation
+	if src := r.src; r.srcErr == nil && !(src.Major() == 2 && src.Minor() == 1) {
+		what := "the migration tool only migrates from 2.1.x"
+		switch {
+		case src.Major() == 2 && src.Minor() == 0:
+			what += "; upgrade the Milvus image to v2.1.4 first (MU-SRC-20)"
+		case src.AtLeast(2, 2, 0):
+			what += fmt.Sprintf("; %s already has 2.2+ metadata, so change spec.components.image of the Milvus instead (a rolling upgrade)", src)
+		}
+		vs = append(vs, Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpSourcePath, src.String(), what),
+			Short: "sourceVersion must be 2.1.x"})
+	}
+	if tgt, waypoint := r.tgt, r.policy.Waypoint(); r.tgtErr == nil && !(tgt.Major() == 2 && tgt.Minor() == 2) {
+		what := "the migration tool only migrates to 2.2.x"
+		if tgt.Line(waypoint) > 0 {
+			what += fmt.Sprintf(": set targetVersion to %s (the 2.2.x waypoint), and once the upgrade has succeeded change the Milvus image to %s (a rolling upgrade)", waypoint, tgt)
+		}
+		vs = append(vs, Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpTargetPath, tgt.String(), what),
+			Short: "targetVersion must be 2.2.x"})
+	}
+	return vs
+}
+
+// muUpOrder (MU-UP-ORDER): the target must be newer than the source.
+func muUpOrder(r *upgradeReview) []Violation {
+	if !r.versions() || r.tgt.Compare(r.src) > 0 {
+		return nil
+	}
+	return []Violation{{Rule: policy.MuUpOrder, Err: field.Invalid(milvus.UpTargetPath, r.New.Spec.TargetVersion,
+		fmt.Sprintf("targetVersion %s is not newer than sourceVersion %s; to go back, set operation: rollback on the MilvusUpgrade that did the upgrade", r.tgt, r.src)),
+		Short: "targetVersion must be newer than sourceVersion"}}
+}
+
+// muUpSrc (MU-UP-SRC): sourceVersion must be what the Milvus really runs.
+func muUpSrc(r *upgradeReview) []Violation {
+	if r.started || r.srcErr != nil || r.Target == nil {
+		return nil
+	}
+	running, err := r.Target.Resolve().RunningVersion()
+	if err != nil || running.Compare(r.src) == 0 {
+		return nil
+	}
+	return []Violation{{Rule: policy.MuUpSrc, Err: field.Invalid(milvus.UpSourcePath, r.src.String(),
+		fmt.Sprintf("Milvus %s/%s runs %s, not %s; set sourceVersion to %s", r.Target.Namespace, r.Target.Name, running, r.src, running)),
+		Short: fmt.Sprintf("the Milvus runs %s", running)}}
+}
+
+// muUpImage (MU-UP-IMAGE): the operator writes targetImage as the new Milvus
+// image, so it must carry the target version.
+func muUpImage(r *upgradeReview) []Violation {
+	ref := r.New.Spec.TargetImage
+	if r.started || r.tgtErr != nil || ref == "" {
+		return nil
+	}
+	why := ""
+	if img, err := milvus.ParseImage(ref); err != nil {
+		why = err.Error()
+	} else if v, err := img.Version(); err != nil {
+		why = err.Error()
+	} else if v.Compare(r.tgt) != 0 {
+		why = fmt.Sprintf("targetImage is %s but targetVersion is %s", v, r.tgt)
+	} else {
+		return nil
+	}
+	return []Violation{{Rule: policy.MuUpImage, Err: field.Invalid(milvus.UpTargetImgPath, ref,
+		fmt.Sprintf("%s; the operator writes targetImage into the Milvus, so tag it with targetVersion: %s", why, r.tgt.Tag())),
+		Short: "targetImage must carry targetVersion's tag"}}
+}
+
+// muUpImmutable (MU-UP-IMMUTABLE): once the operator has started, the spec
+// is what it executes; only operation: upgrade → rollback may change.
+func muUpImmutable(r *upgradeReview) []Violation {
+	if !r.started {
+		return nil
+	}
+	o, n := r.Old.Spec, r.New.Spec
 	if o.Operation == milvus.OperationUpgrade && n.Operation == milvus.OperationRollback {
 		n.Operation = o.Operation
 	}
@@ -160,9 +202,9 @@ func frozenSpec(old, cur *milvus.MilvusUpgrade) []Violation {
 		if reflect.DeepEqual(f.old, f.new) {
 			continue
 		}
-		vs = append(vs, Violation{Rule: policy.RuleUpImmutable, Path: f.path, Value: f.new,
-			Detail: fmt.Sprintf("the operator has started this upgrade (state %s); its spec cannot change except operation: upgrade → rollback. Create a new MilvusUpgrade instead", old.Status.State),
-			Short:  "spec is immutable once the upgrade started"})
+		vs = append(vs, Violation{Rule: policy.MuUpImmutable, Err: field.Forbidden(f.path,
+			fmt.Sprintf("the operator has started this upgrade (state %s); its spec cannot change except operation: upgrade → rollback. Create a new MilvusUpgrade instead", r.Old.Status.State)),
+			Short: "spec is immutable once the upgrade started"})
 	}
 	return vs
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
@@ -40,65 +41,85 @@ func operation(op string) upgradeOpt {
 	return func(u *milvus.MilvusUpgrade) { u.Spec.Operation = op }
 }
 
-const (
-	atSource      = " spec.sourceVersion"
-	atTarget      = " spec.targetVersion"
-	atTargetImage = " spec.targetImage"
-	atNamespace   = " spec.milvus.namespace"
-)
-
 func TestMilvusUpgradeRules(t *testing.T) {
 	tests := []struct {
 		name     string
 		old, new *milvus.MilvusUpgrade
 		target   *milvus.Milvus
-		want     []string
+		want     field.ErrorList
 	}{
 		{name: "legal: 2.1.4 to 2.2.16", new: newUpgrade("v2.1.4", "v2.2.16")},
 		{name: "legal: the operator's sample, 2.1.4 to 2.2.0", new: newUpgrade("v2.1.4", "v2.2.0")},
 		// MU-META-RANGE
 		{name: "MU-META-RANGE: target past 2.2 (the seed's own example)", new: newUpgrade("v2.1.4", "v2.4.23"),
-			want: []string{"MU-META-RANGE" + atTarget}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetPath, "v2.4.23", "[MU-META-RANGE] the migration tool only migrates to 2.2.x: set targetVersion to v2.2.16 (the 2.2.x waypoint), and once the upgrade has succeeded change the Milvus image to v2.4.23 (a rolling upgrade)"),
+			}},
 		{name: "MU-META-RANGE: source already on 2.2", new: newUpgrade("v2.2.0", "v2.2.16"),
-			want: []string{"MU-META-RANGE" + atSource}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.2.0", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; v2.2.0 already has 2.2+ metadata, so change spec.components.image of the Milvus instead (a rolling upgrade)"),
+			}},
 		{name: "MU-META-RANGE: source on 2.0", new: newUpgrade("v2.0.2", "v2.2.16"),
-			want: []string{"MU-META-RANGE" + atSource}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.0.2", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; upgrade the Milvus image to v2.1.4 first (MU-SRC-20)"),
+			}},
 		// MU-UP-VERSION
 		{name: "MU-UP-VERSION: source is not a version", new: newUpgrade("latest", "v2.2.16"),
-			want: []string{"MU-UP-VERSION" + atSource}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "latest", "[MU-UP-VERSION] tag \"latest\" names no verifiable version; write a release version such as v2.1.4"),
+			}},
 		{name: "MU-UP-VERSION: target missing", new: newUpgrade("v2.1.4", ""),
-			want: []string{"MU-UP-VERSION" + atTarget}},
+			want: field.ErrorList{
+				field.Required(milvus.UpTargetPath, "[MU-UP-VERSION] empty version; write a release version such as v2.1.4"),
+			}},
 		// MU-UP-ORDER
 		{name: "MU-UP-ORDER: target older than source", new: newUpgrade("v2.1.4", "v2.1.0"),
-			want: []string{"MU-UP-ORDER" + atTarget, "MU-META-RANGE" + atTarget}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetPath, "v2.1.0", "[MU-META-RANGE] the migration tool only migrates to 2.2.x"),
+				field.Invalid(milvus.UpTargetPath, "v2.1.0", "[MU-UP-ORDER] targetVersion v2.1.0 is not newer than sourceVersion v2.1.4; to go back, set operation: rollback on the MilvusUpgrade that did the upgrade"),
+			}},
 		// MU-UP-NS
 		{name: "MU-UP-NS: a Milvus in another namespace", new: newUpgrade("v2.1.4", "v2.2.16", inNamespace("tenant-b")),
-			want: []string{"MU-UP-NS" + atNamespace}},
+			want: field.ErrorList{
+				field.Forbidden(milvus.UpNamespacePath, "[MU-UP-NS] a MilvusUpgrade may only act on a Milvus in its own namespace \"default\"; create it in namespace \"tenant-b\" instead"),
+			}},
 		{name: "legal: namespace left empty", new: newUpgrade("v2.1.4", "v2.2.16", inNamespace(""))},
 		// MU-UP-SRC
 		{name: "MU-UP-SRC: the Milvus runs another version", new: newUpgrade("v2.1.4", "v2.2.16"),
 			target: newMilvus(repo+"v2.1.4", runningVersion("v2.1.3")),
-			want:   []string{"MU-UP-SRC" + atSource}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.1.3, not v2.1.4; set sourceVersion to v2.1.3"),
+			}},
 		{name: "MU-UP-SRC: no status, the spec's version differs", new: newUpgrade("v2.1.4", "v2.2.16"),
 			target: newMilvus(repo + "v2.1.3"),
-			want:   []string{"MU-UP-SRC" + atSource}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.1.3, not v2.1.4; set sourceVersion to v2.1.3"),
+			}},
 		{name: "legal: the Milvus runs the source (with or without v)", new: newUpgrade("2.1.4", "v2.2.16"),
 			target: newMilvus(repo+"v2.1.4", runningVersion("v2.1.4"))},
 		// MU-UP-IMAGE
 		{name: "MU-UP-IMAGE: targetImage carries another version", new: newUpgrade("v2.1.4", "v2.2.16", targetImageOf(repo+"v2.2.15")),
-			want: []string{"MU-UP-IMAGE" + atTargetImage}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetImgPath, repo+"v2.2.15", "[MU-UP-IMAGE] targetImage is v2.2.15 but targetVersion is v2.2.16; the operator writes targetImage into the Milvus, so tag it with targetVersion: v2.2.16"),
+			}},
 		{name: "MU-UP-IMAGE: targetImage is latest", new: newUpgrade("v2.1.4", "v2.2.16", targetImageOf(repo+"latest")),
-			want: []string{"MU-UP-IMAGE" + atTargetImage}},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetImgPath, repo+"latest", "[MU-UP-IMAGE] tag \"latest\" names no verifiable version; the operator writes targetImage into the Milvus, so tag it with targetVersion: v2.2.16"),
+			}},
 		{name: "legal: private registry targetImage", new: newUpgrade("v2.1.4", "v2.2.16", targetImageOf("harbor.example.com:8443/milvusdb/milvus:v2.2.16"))},
 		// MU-UP-IMMUTABLE
 		{name: "MU-UP-IMMUTABLE: target changed after the operator started",
 			old: newUpgrade("v2.1.4", "v2.2.16", inState("BackupMeta")), new: newUpgrade("v2.1.4", "v2.2.15"),
-			want: []string{"MU-UP-IMMUTABLE" + atTarget}},
+			want: field.ErrorList{
+				field.Forbidden(milvus.UpTargetPath, "[MU-UP-IMMUTABLE] the operator has started this upgrade (state BackupMeta); its spec cannot change except operation: upgrade → rollback. Create a new MilvusUpgrade instead"),
+			}},
 		{name: "legal: upgrade turned into rollback after start",
 			old: newUpgrade("v2.1.4", "v2.2.16", inState("UpdateMetaFailed")), new: newUpgrade("v2.1.4", "v2.2.16", operation("rollback"))},
 		{name: "MU-UP-IMMUTABLE: rollback turned back into upgrade",
 			old: newUpgrade("v2.1.4", "v2.2.16", operation("rollback"), inState("RollbackNewVersionStopping")), new: newUpgrade("v2.1.4", "v2.2.16"),
-			want: []string{"MU-UP-IMMUTABLE spec.operation"}},
+			want: field.ErrorList{
+				field.Forbidden(milvus.UpOperationPath, "[MU-UP-IMMUTABLE] the operator has started this upgrade (state RollbackNewVersionStopping); its spec cannot change except operation: upgrade → rollback. Create a new MilvusUpgrade instead"),
+			}},
 		{name: "legal: spec edited before the operator started", old: newUpgrade("v2.1.4", "v2.2.15"), new: newUpgrade("v2.1.4", "v2.2.16")},
 		{name: "started upgrades are not re-judged against the running version",
 			old:    newUpgrade("v2.1.4", "v2.2.16", inState("Succeeded")),
@@ -108,10 +129,10 @@ func TestMilvusUpgradeRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := MilvusUpgrade(UpgradeChange{Old: tc.old, New: tc.new, Target: tc.target}, policy.Default())
-			assert.ElementsMatch(t, tc.want, found(got))
+			assert.Equal(t, tc.want, denials(got))
 			for _, v := range got {
-				assert.NotEmpty(t, v.Detail)
-				assert.Less(t, len(v.Short)+len(v.Rule)+len(v.Path.String())+5, MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
+				assert.NotEmpty(t, v.Err.Detail)
+				assert.Less(t, len(v.Short)+len(v.Rule)+len(v.Err.Field)+5, MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
 			}
 		})
 	}

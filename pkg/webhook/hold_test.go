@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
@@ -61,8 +62,8 @@ func plannedUpgrade(name, state string) milvus.MilvusUpgrade {
 	return u
 }
 
-// applyPatch applies the response's patch to the object as the API server would.
-func applyPatch(t *testing.T, object string, r *admissionv1.AdmissionResponse) *milvus.Milvus {
+// patchedJSON is object with the response's patch applied, as the API server would.
+func patchedJSON(t *testing.T, object string, r *admissionv1.AdmissionResponse) []byte {
 	t.Helper()
 	out := []byte(object)
 	if r.Patch != nil {
@@ -71,9 +72,26 @@ func applyPatch(t *testing.T, object string, r *admissionv1.AdmissionResponse) *
 		out, err = patch.Apply(out)
 		require.NoError(t, err)
 	}
+	return out
+}
+
+// applyPatch is patchedJSON decoded.
+func applyPatch(t *testing.T, object string, r *admissionv1.AdmissionResponse) *milvus.Milvus {
+	t.Helper()
 	m := &milvus.Milvus{}
-	require.NoError(t, milvus.Decode(out, milvus.MilvusKind, m))
+	require.NoError(t, milvus.Decode(patchedJSON(t, object, r), milvus.MilvusKind, m))
 	return m
+}
+
+
+// admit runs a review through the mutating path, applies its patch, and runs
+// the result through the validating path, as the API server does.
+func admit(t *testing.T, srv *httptest.Server, mutatePath, validatePath string, rv review) (mutated, validated *admissionv1.AdmissionResponse) {
+	t.Helper()
+	mutated = post(t, srv, mutatePath, rv)
+	require.True(t, mutated.Allowed, "%v", mutated.Result)
+	rv.object = string(patchedJSON(t, rv.object, mutated))
+	return mutated, post(t, srv, validatePath, rv)
 }
 
 func TestMutateMilvusHold(t *testing.T) {
@@ -101,30 +119,39 @@ func TestMutateMilvusHold(t *testing.T) {
 		assert.Equal(t, "MU-META", r.AuditAnnotations[AuditRules])
 		assert.Contains(t, r.AuditAnnotations[AuditDecision], "/spec/components/image")
 	})
-	t.Run("the planned upgrade failed: 422 naming it", func(t *testing.T) {
-		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade(holdPlanned, "UpdateMetaFailed")}})
-		r := post(t, srv, MutateMilvusPath, milvusUpdate(image214, image2423, "alice"))
-		assert.False(t, r.Allowed)
-		assert.Nil(t, r.Patch)
-		require.NotNil(t, r.Result)
-		assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
-		assert.Contains(t, r.Result.Message, "default/"+holdPlanned)
-		assert.Contains(t, r.Result.Message, "UpdateMetaFailed")
-		assert.Contains(t, r.Result.Message, "delete it to retry")
-		require.NotNil(t, r.Result.Details)
-		require.Len(t, r.Result.Details.Causes, 1)
-		assert.Equal(t, "spec.components.image", r.Result.Details.Causes[0].Field)
-		assert.Contains(t, r.Result.Details.Causes[0].Message, "[MU-META]")
-		assert.Equal(t, map[string]string{AuditDecision: "denied", AuditRules: "MU-META"}, r.AuditAnnotations)
-	})
-	t.Run("another upgrade of this Milvus in progress: 422 naming it", func(t *testing.T) {
-		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade("manual-upgrade", "UpdatingMeta")}})
-		r := post(t, srv, MutateMilvusPath, milvusUpdate(image214, image2423, "alice"))
-		assert.False(t, r.Allowed)
-		require.NotNil(t, r.Result)
-		assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
-		assert.Contains(t, r.Result.Message, "default/manual-upgrade")
-	})
+	for _, tc := range []struct {
+		name     string
+		upgrade  milvus.MilvusUpgrade
+		rule     string
+		mentions []string
+	}{
+		{name: "the planned upgrade failed", upgrade: plannedUpgrade(holdPlanned, "UpdateMetaFailed"), rule: "MU-META-FAILED",
+			mentions: []string{"default/" + holdPlanned, "UpdateMetaFailed", "delete it to retry"}},
+		{name: "another upgrade of this Milvus in progress", upgrade: plannedUpgrade("manual-upgrade", "UpdatingMeta"), rule: "MU-META-BUSY",
+			mentions: []string{"default/manual-upgrade", "state UpdatingMeta"}},
+	} {
+		t.Run(tc.name+": not held, and the validator's 422 names it", func(t *testing.T) {
+			srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{tc.upgrade}})
+			mutated, validated := admit(t, srv, MutateMilvusPath, ValidateMilvusPath, milvusUpdate(image214, image2423, "alice"))
+			assert.True(t, mutated.Allowed, "the defaulter never denies")
+			assert.Equal(t, []map[string]any{{"op": "add", "path": "/spec/components/imageUpdateMode", "value": "rollingUpgrade"}},
+				patchOf(t, mutated), "defaults only: nothing held")
+			assert.Empty(t, mutated.Warnings)
+			assert.False(t, validated.Allowed)
+			require.NotNil(t, validated.Result)
+			assert.Equal(t, int32(http.StatusUnprocessableEntity), validated.Result.Code)
+			require.NotNil(t, validated.Result.Details)
+			require.Len(t, validated.Result.Details.Causes, 2)
+			for i, rule := range []string{"MU-META", tc.rule} {
+				assert.Equal(t, "spec.components.image", validated.Result.Details.Causes[i].Field)
+				assert.Contains(t, validated.Result.Details.Causes[i].Message, "["+rule+"]")
+			}
+			for _, m := range tc.mentions {
+				assert.Contains(t, validated.Result.Details.Causes[1].Message, m)
+			}
+			assert.Equal(t, map[string]string{AuditDecision: "denied", AuditRules: "MU-META," + tc.rule}, validated.AuditAnnotations)
+		})
+	}
 	t.Run("the operator writing the target image of an existing upgrade: no hold", func(t *testing.T) {
 		srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade(holdPlanned, "UpdatingMeta")}})
 		rv := milvusReview(t, holdOperator, image214, heldIntent(), image2216, heldIntent())

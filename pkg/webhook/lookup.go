@@ -55,7 +55,7 @@ func get[T any](ctx context.Context, r client.Reader, gvk schema.GroupVersionKin
 // UpgradesFor implements Lookup.
 func (l CacheLookup) UpgradesFor(ctx context.Context, namespace, name string) ([]milvus.MilvusUpgrade, error) {
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(milvus.MilvusUpgradeKind.GroupVersion().WithKind(milvus.MilvusUpgradeKind.Kind + "List"))
+	list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
 	if err := l.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}

@@ -11,19 +11,14 @@ import (
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/mutate"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/validate"
 )
 
 // mutateMilvus serves MutateMilvusPath: the defaults, and on an update that
-// needs a metadata migration, the hold (pkg/migration).
-func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request) admission.Response {
-	if !judged(req) {
-		return admission.Allowed("")
-	}
-	cur, old, err := decode[milvus.Milvus](req, milvus.MilvusKind)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+// needs a metadata migration, the hold (pkg/migration). It never denies:
+// what cannot be held reaches validateMilvus unheld and is denied there.
+func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur, old *milvus.Milvus) admission.Response {
 	obj, err := raw(req)
 	if err != nil {
 		return badRequest(ctx, err)
@@ -35,18 +30,15 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request) admi
 	if old == nil {
 		return patched(ops)
 	}
-	// Pass-through, a hold and a cancel all depend on the upgrades of this Milvus.
-	upgrades, err := h.lookup.UpgradesFor(ctx, cur.Namespace, cur.Name)
+	change, err := h.milvusChange(ctx, req, old, cur)
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	change := validate.MilvusChange{Old: old, New: cur, User: req.UserInfo.Username, Upgrades: upgrades}
-	out := migration.Decide(old, cur, validate.Milvus(change, h.policy), upgrades,
-		migration.Request{ByOperator: h.policy.IsOperator(change.User), Applier: applier(req)}, h.policy)
+	need := validate.HeldMigration(validate.Milvus(change, h.policy), h.policy)
+	out := migration.Decide(old, cur, need, change.Upgrades,
+		migration.Request{ByOperator: h.policy.IsOperator(change.User), Applier: applier(req)})
 	var more []jsonpatch.Operation
 	switch {
-	case out.Deny != nil:
-		return decided(ctx, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide([]validate.Violation{*out.Deny}, h.policy))
 	case out.Hold != nil:
 		more, err = mutate.Hold(obj, out.Hold)
 	case out.Cancel:
@@ -56,22 +48,15 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request) admi
 		return badRequest(ctx, err)
 	}
 	resp := patched(append(ops, more...))
-	if out.Warning != nil {
-		resp.Warnings = append(resp.Warnings, validate.Warning(*out.Warning))
-		resp.AuditAnnotations[AuditRules] = string(out.Warning.Rule)
+	if out.Note != "" {
+		resp.Warnings = append(resp.Warnings, validate.Notice(policy.MuMeta, out.Field, out.Note))
+		resp.AuditAnnotations[AuditRules] = string(policy.MuMeta)
 	}
 	return resp
 }
 
 // validateMilvus serves ValidateMilvusPath.
-func (h *handlers) validateMilvus(ctx context.Context, req admission.Request) admission.Response {
-	if !judged(req) {
-		return admission.Allowed("")
-	}
-	cur, old, err := decode[milvus.Milvus](req, milvus.MilvusKind)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+func (h *handlers) validateMilvus(ctx context.Context, req admission.Request, cur, old *milvus.Milvus) admission.Response {
 	change, err := h.milvusChange(ctx, req, old, cur)
 	if err != nil {
 		return lookupFailed(ctx, err)
@@ -80,11 +65,12 @@ func (h *handlers) validateMilvus(ctx context.Context, req admission.Request) ad
 	return decided(ctx, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
 }
 
-// milvusChange gathers what the Milvus rules judge. Only an operator identity
-// can pass through, so only its updates need the upgrades from the cache.
+// milvusChange gathers what the Milvus rules judge. An UPDATE needs the
+// upgrades of this Milvus from the cache: the operator's pass-through and
+// MU-META-FAILED/MU-META-BUSY read them.
 func (h *handlers) milvusChange(ctx context.Context, req admission.Request, old, cur *milvus.Milvus) (validate.MilvusChange, error) {
 	change := validate.MilvusChange{Old: old, New: cur, User: req.UserInfo.Username}
-	if old == nil || !h.policy.IsOperator(change.User) {
+	if old == nil {
 		return change, nil
 	}
 	var err error

@@ -11,14 +11,7 @@ import (
 )
 
 // mutateMilvusUpgrade serves MutateMilvusUpgradePath.
-func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Request) admission.Response {
-	if !judged(req) {
-		return admission.Allowed("")
-	}
-	cur, _, err := decode[milvus.MilvusUpgrade](req, milvus.MilvusUpgradeKind)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Request, cur, _ *milvus.MilvusUpgrade) admission.Response {
 	obj, err := raw(req)
 	if err != nil {
 		return badRequest(ctx, err)
@@ -35,14 +28,7 @@ func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Reques
 }
 
 // validateMilvusUpgrade serves ValidateMilvusUpgradePath.
-func (h *handlers) validateMilvusUpgrade(ctx context.Context, req admission.Request) admission.Response {
-	if !judged(req) {
-		return admission.Allowed("")
-	}
-	cur, old, err := decode[milvus.MilvusUpgrade](req, milvus.MilvusUpgradeKind)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+func (h *handlers) validateMilvusUpgrade(ctx context.Context, req admission.Request, cur, old *milvus.MilvusUpgrade) admission.Response {
 	target, err := h.targetOf(ctx, cur)
 	if err != nil {
 		return lookupFailed(ctx, err)

@@ -48,10 +48,30 @@ func Register(srv crwebhook.Server, p *policy.Policy, lookup Lookup) {
 func Handlers(p *policy.Policy, lookup Lookup) map[string]admission.Handler {
 	h := &handlers{policy: p, lookup: lookup}
 	return map[string]admission.Handler{
-		MutateMilvusPath:          admission.HandlerFunc(h.mutateMilvus),
-		ValidateMilvusPath:        admission.HandlerFunc(h.validateMilvus),
-		MutateMilvusUpgradePath:   admission.HandlerFunc(h.mutateMilvusUpgrade),
-		ValidateMilvusUpgradePath: admission.HandlerFunc(h.validateMilvusUpgrade),
+		MutateMilvusPath:          handle(milvus.MilvusKind, h.mutateMilvus),
+		ValidateMilvusPath:        handle(milvus.MilvusKind, h.validateMilvus),
+		MutateMilvusUpgradePath:   handle(milvus.MilvusUpgradeKind, h.mutateMilvusUpgrade),
+		ValidateMilvusUpgradePath: handle(milvus.MilvusUpgradeKind, h.validateMilvusUpgrade),
+	}
+}
+
+// serveFunc serves one decoded request of a kind: the new object and, on
+// UPDATE, the old one (nil on CREATE).
+type serveFunc[PT any] func(ctx context.Context, req admission.Request, cur, old PT) admission.Response
+
+// handle is what every path does first: it lets through the operations the
+// rules do not judge, decodes the objects of kind gvk (a 400 when they
+// cannot be read) and hands them to serve.
+func handle[T any, PT object[T]](gvk schema.GroupVersionKind, serve serveFunc[PT]) admission.HandlerFunc {
+	return func(ctx context.Context, req admission.Request) admission.Response {
+		if !judged(req) {
+			return admission.Allowed("")
+		}
+		cur, old, err := decode[T, PT](req, gvk)
+		if err != nil {
+			return badRequest(ctx, err)
+		}
+		return serve(ctx, req, cur, old)
 	}
 }
 
@@ -155,11 +175,7 @@ func patched(ops []jsonpatch.Operation) admission.Response {
 func auditAnnotations(decision string, rules []policy.RuleID) map[string]string {
 	a := map[string]string{AuditDecision: decision}
 	if len(rules) > 0 {
-		ids := make([]string, len(rules))
-		for i, r := range rules {
-			ids[i] = string(r)
-		}
-		a[AuditRules] = strings.Join(ids, ",")
+		a[AuditRules] = policy.Join(rules, ",")
 	}
 	return a
 }

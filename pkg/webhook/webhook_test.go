@@ -123,14 +123,16 @@ func patchOf(t *testing.T, r *admissionv1.AdmissionResponse) []map[string]any {
 }
 
 func TestValidateMilvus(t *testing.T) {
+	// The operator is executing this upgrade of my-release.
 	lookup := &fakeLookup{upgrades: []milvus.MilvusUpgrade{{
-		Spec: milvus.MilvusUpgradeSpec{Milvus: milvus.ObjectReference{Name: "my-release"}, TargetImage: "milvusdb/milvus:v2.2.16"},
+		Spec:   milvus.MilvusUpgradeSpec{Milvus: milvus.ObjectReference{Name: "my-release"}, TargetImage: "milvusdb/milvus:v2.2.16"},
+		Status: milvus.MilvusUpgradeStatus{State: "NewVersionStarting"},
 	}}}
-	lookup.upgrades[0].Namespace = "default"
+	lookup.upgrades[0].Name, lookup.upgrades[0].Namespace = "by-hand", "default"
 	srv := server(t, lookup)
 
 	t.Run("2.1.4 to 2.4.23 is a 422 naming the field and rule", func(t *testing.T) {
-		r := post(t, srv, ValidateMilvusPath, milvusUpdate("milvusdb/milvus:v2.1.4", "milvusdb/milvus:v2.4.23", "alice"))
+		r := post(t, server(t, &fakeLookup{}), ValidateMilvusPath, milvusUpdate("milvusdb/milvus:v2.1.4", "milvusdb/milvus:v2.4.23", "alice"))
 		assert.False(t, r.Allowed)
 		require.NotNil(t, r.Result)
 		assert.Equal(t, int32(http.StatusUnprocessableEntity), r.Result.Code)
