@@ -38,10 +38,6 @@ func newMilvus(image, version string) *milvus.Milvus {
 	return m
 }
 
-func withProxy(m *milvus.Milvus, image string) *milvus.Milvus {
-	m.Spec.Components.Proxy = &milvus.Component{Image: image}
-	return m
-}
 
 func withAnnotations(m *milvus.Milvus, a map[string]string) *milvus.Milvus {
 	m.Annotations = a

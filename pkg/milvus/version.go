@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -122,12 +123,10 @@ func (v Version) Compare(o Version) int { return v.core.Compare(o.core) }
 
 // Line compares only major.minor: -1, 0 or +1.
 func (v Version) Line(o Version) int {
-	switch {
-	case v.Major() != o.Major():
-		return cmpUint(v.Major(), o.Major())
-	default:
-		return cmpUint(v.Minor(), o.Minor())
+	if c := cmp.Compare(v.Major(), o.Major()); c != 0 {
+		return c
 	}
+	return cmp.Compare(v.Minor(), o.Minor())
 }
 
 // AtLeast reports whether v's release numbers are ≥ major.minor.patch. A
@@ -154,14 +153,4 @@ func (v Version) Tag() string {
 // Short is major.minor.patch, for messages.
 func (v Version) Short() string {
 	return strconv.FormatUint(v.Major(), 10) + "." + strconv.FormatUint(v.Minor(), 10) + "." + strconv.FormatUint(v.Patch(), 10)
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

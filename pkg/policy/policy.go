@@ -86,7 +86,7 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
-	p, err := parse(defaultYAML, data)
+	p, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}

@@ -83,7 +83,6 @@ func applyPatch(t *testing.T, object string, r *admissionv1.AdmissionResponse) *
 	return m
 }
 
-
 // admit runs a review through the mutating path, applies its patch, and runs
 // the result through the validating path, as the API server does.
 func admit(t *testing.T, srv *httptest.Server, mutatePath, validatePath string, rv review) (mutated, validated *admissionv1.AdmissionResponse) {
