@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/utils/ptr"
 
 	"github.com/milvus-admission/milvus-admission/internal/shared"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -135,7 +136,8 @@ func assertKept(t *testing.T, path string, before, after any) {
 
 // Every sample of the Milvus Operator goes through the mutator with every
 // field kept, only absent ones added, and the result passes validation
-// ("default, then validate").
+// ("default, then validate"), as a CREATE and as the UPDATE of a re-apply
+// over the stored object: defaulting is idempotent and the update is legal.
 func TestSamplesRoundTrip(t *testing.T) {
 	docs, err := shared.Samples()
 	require.NoError(t, err)
@@ -147,39 +149,57 @@ func TestSamplesRoundTrip(t *testing.T) {
 		}
 		seen[doc.Kind]++
 		t.Run(fmt.Sprintf("%s#%d", doc.File, i), func(t *testing.T) {
-			var obj map[string]any
-			require.NoError(t, json.Unmarshal(doc.JSON, &obj))
-			var ops []jsonpatch.Operation
-			if doc.Kind == "Milvus" {
-				ops, err = Milvus(obj)
-			} else {
-				ops, err = MilvusUpgrade(obj, "default", nil, p)
+			defaulted := func(raw []byte) ([]jsonpatch.Operation, []byte) {
+				var obj map[string]any
+				require.NoError(t, json.Unmarshal(raw, &obj))
+				var ops []jsonpatch.Operation
+				var err error
+				if doc.Kind == "Milvus" {
+					ops, err = Milvus(obj)
+				} else {
+					ops, err = MilvusUpgrade(obj, "default", nil, p)
+				}
+				require.NoError(t, err)
+				return ops, apply(t, raw, ops)
 			}
-			require.NoError(t, err)
+			ops, stored := defaulted(doc.JSON)
 			for _, op := range ops {
-				assert.Equal(t, "add", op.Operation, "the mutator only adds")
+				assert.Equal(t, "add", op.Operation, "defaults only add")
 			}
-			out := apply(t, doc.JSON, ops)
 			var before, after map[string]any
 			require.NoError(t, json.Unmarshal(doc.JSON, &before))
-			require.NoError(t, json.Unmarshal(out, &after))
+			require.NoError(t, json.Unmarshal(stored, &after))
 			assertKept(t, "", before, after)
 
-			var d validate.Decision
+			again, reapplied := defaulted(doc.JSON)
+			assert.Equal(t, ops, again, "a re-apply is defaulted the same way")
+			noop, _ := defaulted(stored)
+			assert.Empty(t, noop, "the stored object needs no more defaults")
+
 			if doc.Kind == "Milvus" {
-				m := &milvus.Milvus{}
-				require.NoError(t, milvus.Decode(out, milvus.MilvusKind, m))
-				assert.Equal(t, "rollingUpgrade", m.Spec.Components.ImageUpdateMode)
-				d = validate.Decide(validate.Milvus(validate.MilvusChange{New: m}, p), p)
+				old, cur := &milvus.Milvus{}, &milvus.Milvus{}
+				require.NoError(t, milvus.Decode(stored, milvus.MilvusKind, old))
+				require.NoError(t, milvus.Decode(reapplied, milvus.MilvusKind, cur))
+				assert.Equal(t, "rollingUpgrade", cur.Spec.Components.ImageUpdateMode)
+				create := validate.Decide(validate.Milvus(validate.MilvusChange{New: old}, p), p)
+				assert.True(t, create.Allowed(), "defaulted sample is denied on CREATE: %v", create.Errors)
+				update := validate.Decide(validate.Milvus(validate.MilvusChange{Old: old, New: cur}, p), p)
+				assert.True(t, update.Allowed(), "re-applied sample is denied on UPDATE: %v", update.Errors)
 			} else {
-				u := &milvus.MilvusUpgrade{}
-				require.NoError(t, milvus.Decode(out, milvus.MilvusUpgradeKind, u))
-				u.Namespace = "default"
-				assert.Equal(t, "milvusdb/milvus:v2.2.0", u.Spec.TargetImage)
-				assert.Equal(t, "milvusdb/meta-migration:v2.2.0", u.Spec.ToolImage)
-				d = validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: u}, p), p)
+				old, cur := &milvus.MilvusUpgrade{}, &milvus.MilvusUpgrade{}
+				require.NoError(t, milvus.Decode(stored, milvus.MilvusUpgradeKind, old))
+				require.NoError(t, milvus.Decode(reapplied, milvus.MilvusUpgradeKind, cur))
+				old.Namespace, cur.Namespace = "default", "default"
+				assert.Equal(t, "milvusdb/milvus:v2.2.0", cur.Spec.TargetImage)
+				assert.Equal(t, "milvusdb/meta-migration:v2.2.0", cur.Spec.ToolImage)
+				create := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: old}, p), p)
+				assert.True(t, create.Allowed(), "defaulted sample is denied on CREATE: %v", create.Errors)
+				update := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{Old: old, New: cur}, p), p)
+				assert.True(t, update.Allowed(), "re-applied sample is denied on UPDATE: %v", update.Errors)
+				old.Status.State = "BackupMeta" // the operator has started: still the same spec
+				update = validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{Old: old, New: cur}, p), p)
+				assert.True(t, update.Allowed(), "re-applied sample is denied once started: %v", update.Errors)
 			}
-			assert.True(t, d.Allowed(), "defaulted sample is denied: %v", d.Errors)
 		})
 	}
 	assert.Greater(t, seen["Milvus"], 10)
@@ -208,11 +228,10 @@ func TestSeedUpgradeDefaultedAndAllowed(t *testing.T) {
 		SourceVersion: "v2.1.4", TargetVersion: "v2.2.16",
 		TargetImage: "registry.internal:5000/milvusdb/milvus:v2.2.16",
 		ToolImage:   "milvusdb/meta-migration:v2.2.0", Operation: "upgrade",
-		MaxRetry: ptr(int64(3)), RollbackIfFailed: ptr(true),
+		MaxRetry: ptr.To(int64(3)), RollbackIfFailed: ptr.To(true),
 	}, u.Spec)
 	d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: u, Target: target}, p), p)
 	assert.True(t, d.Allowed(), "%v", d.Errors)
 	assert.Empty(t, d.Warnings)
 }
 
-func ptr[T any](v T) *T { return &v }
