@@ -140,8 +140,19 @@ func (t transition) arrow() string {
 }
 
 // invalid is the violation of rule at the field the jump writes.
-func (t transition) invalid(rule policy.RuleID, detail, short string) Violation {
-	return Violation{Rule: rule, Err: field.Invalid(t.to.Path, t.to.Declared, detail), Short: short}
+func (t transition) invalid(rule policy.RuleID, detail, short string) *Violation {
+	return &Violation{Rule: rule, Err: field.Invalid(t.to.Path, t.to.Declared, detail), Short: short}
+}
+
+// perJump collects what check finds in each jump of the update (nil: nothing).
+func (r *milvusReview) perJump(check func(t transition) *Violation) []Violation {
+	var vs []Violation
+	for _, t := range r.transitions {
+		if v := check(t); v != nil {
+			vs = append(vs, *v)
+		}
+	}
+	return vs
 }
 
 // metaMigration is the migration a 2.1.x → 2.2+ jump needs, unless the
@@ -156,38 +167,35 @@ func (r *milvusReview) metaMigration(t transition) *migration.Need {
 
 // muMajor (MU-MAJOR): 1.x ↔ 2.x is a data migration into a new cluster.
 func muMajor(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.comparable() && t.crossesMajor() {
-			vs = append(vs, t.invalid(policy.MuMajor,
-				t.arrow()+" crosses the 1.x/2.x boundary, which is a data migration with the milvus-migration tool into a new 2.x cluster, never an image change; keep the image",
-				t.from.String()+" → "+t.to.Version.String()+" is a data migration, not an image change"))
+	return r.perJump(func(t transition) *Violation {
+		if !(t.comparable() && t.crossesMajor()) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuMajor,
+			t.arrow()+" crosses the 1.x/2.x boundary, which is a data migration with the milvus-migration tool into a new 2.x cluster, never an image change; keep the image",
+			t.from.String()+" → "+t.to.Version.String()+" is a data migration, not an image change")
+	})
 }
 
 // muSrc20 (MU-SRC-20): 2.0.x must go to 2.1.4 before a migration to 2.2+.
 func muSrc20(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.upgrade() && t.from.Major() == 2 && t.from.Minor() == 0 && t.to.Version.AtLeast(2, 2, 0) {
-			vs = append(vs, t.invalid(policy.MuSrc20,
-				fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade", t.arrow()),
-				"2.0.x must go to v2.1.4 first"))
+	return r.perJump(func(t transition) *Violation {
+		if !(t.upgrade() && t.from.Major() == 2 && t.from.Minor() == 0 && t.to.Version.AtLeast(2, 2, 0)) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuSrc20,
+			fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade", t.arrow()),
+			"2.0.x must go to v2.1.4 first")
+	})
 }
 
 // muMeta (MU-META): 2.1.x → 2.2+ by image loses indexes. At the global
 // image or version the violation carries the migration that fixes it.
 func muMeta(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
+	return r.perJump(func(t transition) *Violation {
 		need := r.metaMigration(t)
 		if need == nil {
-			continue
+			return nil
 		}
 		next := ""
 		if need.To.Compare(need.Target) != 0 {
@@ -199,9 +207,8 @@ func muMeta(r *milvusReview) []Violation {
 		if t.global {
 			v.Migration = need
 		}
-		vs = append(vs, v)
-	}
-	return vs
+		return v
+	})
 }
 
 // muMetaFailed (MU-META-FAILED): with MU-META generating, the MilvusUpgrade
@@ -249,15 +256,14 @@ func muMetaBusy(r *milvusReview) []Violation {
 
 // muRolling (MU-ROLLING): before 2.2.3 the coordinators are recreated.
 func muRolling(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.upgrade() && t.from.AtLeast(2, 2, 0) && !t.from.AtLeast(2, 2, 3) {
-			vs = append(vs, t.invalid(policy.MuRolling,
-				fmt.Sprintf("%s: before 2.2.3 the coordinators are recreated, so the cluster is down during the upgrade", t.arrow()),
-				fmt.Sprintf("from %s the coordinators restart: expect downtime", t.from)))
+	return r.perJump(func(t transition) *Violation {
+		if !(t.upgrade() && t.from.AtLeast(2, 2, 0) && !t.from.AtLeast(2, 2, 3)) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuRolling,
+			fmt.Sprintf("%s: before 2.2.3 the coordinators are recreated, so the cluster is down during the upgrade", t.arrow()),
+			fmt.Sprintf("from %s the coordinators restart: expect downtime", t.from))
+	})
 }
 
 // reaches26 reports an upgrade from before 2.6 to 2.6 or later.
@@ -275,7 +281,7 @@ func mu26(r *milvusReview) []Violation {
 		}
 		oldSpec, newSpec := &r.Old.Spec, &r.New.Spec
 		if f := t.from; f.Major() == 2 && f.Minor() == 6 && f.Patch() == 0 && f.Prerelease() && !f.Nightly() {
-			vs = append(vs, t.invalid(policy.Mu26,
+			vs = append(vs, *t.invalid(policy.Mu26,
 				fmt.Sprintf("%s: 2.6.0 release candidates cannot be upgraded from; install the new version as a fresh cluster", t.arrow()),
 				"2.6.0 release candidates cannot be upgraded from"))
 		}
@@ -283,7 +289,7 @@ func mu26(r *milvusReview) []Violation {
 			continue
 		}
 		if !t.from.AtLeast(2, 5, 16) {
-			vs = append(vs, t.invalid(policy.Mu26,
+			vs = append(vs, *t.invalid(policy.Mu26,
 				fmt.Sprintf("%s: 2.6 can only be reached from 2.5.16 or later; upgrade to v2.5.16 first, then to %s", t.arrow(), t.to.Version),
 				"2.6 needs 2.5.16 first"))
 		}
@@ -303,28 +309,26 @@ func mu26(r *milvusReview) []Violation {
 
 // mu26Operator (MU-26-OPERATOR): 2.6 needs milvus-operator v1.3.0 or later.
 func mu26Operator(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if reaches26(t) {
-			vs = append(vs, t.invalid(policy.Mu26Operator,
-				"Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first",
-				"2.6 needs milvus-operator v1.3.0 or later"))
+	return r.perJump(func(t transition) *Violation {
+		if !reaches26(t) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.Mu26Operator,
+			"Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first",
+			"2.6 needs milvus-operator v1.3.0 or later")
+	})
 }
 
 // mu30 (MU-30): 3.x was validated only from 2.6.20.
 func mu30(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.upgrade() && t.from.Major() == 2 && t.to.Version.Major() >= 3 && !t.from.AtLeast(2, 6, 20) {
-			vs = append(vs, t.invalid(policy.Mu30,
-				fmt.Sprintf("%s: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch", t.arrow()),
-				"3.x was validated only from 2.6.20; go there first"))
+	return r.perJump(func(t transition) *Violation {
+		if !(t.upgrade() && t.from.Major() == 2 && t.to.Version.Major() >= 3 && !t.from.AtLeast(2, 6, 20)) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.Mu30,
+			fmt.Sprintf("%s: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch", t.arrow()),
+			"3.x was validated only from 2.6.20; go there first")
+	})
 }
 
 // muPrerelease (MU-PRERELEASE): no upgrade path from or to a pre-release or
@@ -377,32 +381,28 @@ func muDownMode(r *milvusReview) []Violation {
 // muDownMeta (MU-DOWN-META): 2.1 cannot read 2.2+ metadata; only a
 // MilvusUpgrade rollback restores the backed-up 2.1 metadata.
 func muDownMeta(r *milvusReview) []Violation {
-	if r.passThrough {
-		return nil
-	}
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.downAcrossMeta() {
-			vs = append(vs, t.invalid(policy.MuDownMeta,
-				fmt.Sprintf("%s: 2.1 cannot read 2.2+ metadata; only a MilvusUpgrade with operation: rollback restores the backed-up 2.1 metadata", t.arrow()),
-				"2.2+ → 2.1 needs a MilvusUpgrade with operation: rollback"))
+	return r.perJump(func(t transition) *Violation {
+		if r.passThrough || !t.downAcrossMeta() {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuDownMeta,
+			fmt.Sprintf("%s: 2.1 cannot read 2.2+ metadata; only a MilvusUpgrade with operation: rollback restores the backed-up 2.1 metadata", t.arrow()),
+			"2.2+ → 2.1 needs a MilvusUpgrade with operation: rollback")
+	})
 }
 
 // muDownMinor (MU-DOWN-MINOR): downgrades across minor versions are not
 // validated. A downgrade across the 2.2 metadata boundary is MU-DOWN-META's.
 func muDownMinor(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if f, to := t.from, t.to.Version; t.downgrade() && !t.downAcrossMeta() && f.Line(to) > 0 {
-			vs = append(vs, t.invalid(policy.MuDownMinor,
-				fmt.Sprintf("%s: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on %d.%d.x or restore a backup", t.arrow(), f.Major(), f.Minor()),
-				fmt.Sprintf("%s → %s crosses minor versions: unvalidated downgrade", f, to)))
+	return r.perJump(func(t transition) *Violation {
+		f, to := t.from, t.to.Version
+		if !t.downgrade() || t.downAcrossMeta() || f.Line(to) <= 0 {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuDownMinor,
+			fmt.Sprintf("%s: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on %d.%d.x or restore a backup", t.arrow(), f.Major(), f.Minor()),
+			fmt.Sprintf("%s → %s crosses minor versions: unvalidated downgrade", f, to))
+	})
 }
 
 // muRuMq (MU-RU-MQ): the operator ignores or rejects rolling updates outside
@@ -444,29 +444,27 @@ func muSplitMeta(r *milvusReview) []Violation {
 // muTargetUnknown (MU-TARGET-UNKNOWN): a change to a version that cannot be
 // verified cannot be checked.
 func muTargetUnknown(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if !t.to.Known() {
-			vs = append(vs, t.invalid(policy.MuTargetUnknown,
-				fmt.Sprintf("the new version cannot be verified (%s), so this upgrade cannot be checked; pin it: set spec.components.version to the version the image runs, or use a version tag such as v2.4.23", t.to.Reason),
-				"new version cannot be verified; pin a version tag or spec.components.version"))
+	return r.perJump(func(t transition) *Violation {
+		if t.to.Known() {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuTargetUnknown,
+			fmt.Sprintf("the new version cannot be verified (%s), so this upgrade cannot be checked; pin it: set spec.components.version to the version the image runs, or use a version tag such as v2.4.23", t.to.Reason),
+			"new version cannot be verified; pin a version tag or spec.components.version")
+	})
 }
 
 // muSourceUnknown (MU-SOURCE-UNKNOWN): a change from a version that cannot be
 // verified, with no status naming one, is let through unchecked.
 func muSourceUnknown(r *milvusReview) []Violation {
-	var vs []Violation
-	for _, t := range r.transitions {
-		if t.to.Known() && t.from.IsZero() {
-			vs = append(vs, t.invalid(policy.MuSourceUnknown,
-				fmt.Sprintf("the version running now cannot be verified (%s) and the status names none; the change is allowed unchecked", t.fromReason),
-				"running version unknown, change not checked"))
+	return r.perJump(func(t transition) *Violation {
+		if !(t.to.Known() && t.from.IsZero()) {
+			return nil
 		}
-	}
-	return vs
+		return t.invalid(policy.MuSourceUnknown,
+			fmt.Sprintf("the version running now cannot be verified (%s) and the status names none; the change is allowed unchecked", t.fromReason),
+			"running version unknown, change not checked")
+	})
 }
 
 // notSupported is field.NotSupported with our own detail: the constructor's
