@@ -44,6 +44,12 @@ const (
 // MilvusUpgrade states (operator milvusupgrade_types.go) that matter here.
 const (
 	StateSucceeded = "Succeeded"
+	// The operator writes spec.components.image in these, once the metadata
+	// is in the format of the image it writes: the upgrade's targetImage in
+	// NewVersionStarting, its status.sourceImage in RollbackOldVersionStarting.
+	StateNewVersionStarting         = "NewVersionStarting"
+	StateRollbackOldVersionStarting = "RollbackOldVersionStarting"
+	StateRollbackSucceeded          = "RollbackedSucceeded"
 )
 
 // failedStates end a MilvusUpgrade without reaching the target.

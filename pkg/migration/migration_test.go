@@ -38,7 +38,6 @@ func newMilvus(image, version string) *milvus.Milvus {
 	return m
 }
 
-
 func withAnnotations(m *milvus.Milvus, a map[string]string) *milvus.Milvus {
 	m.Annotations = a
 	return m
@@ -357,6 +356,9 @@ func TestFailed(t *testing.T) {
 		assert.Equal(t, terminal[s] && s != StateSucceeded, Failed(s), "state %q", s)
 	}
 	assert.False(t, Failed("NoSuchState"))
+	for _, s := range []string{StateNewVersionStarting, StateRollbackOldVersionStarting, StateRollbackSucceeded} {
+		assert.Contains(t, states, s, "a state the operator declares")
+	}
 }
 
 // operatorStates parses the operator's milvusupgrade_types.go: every

@@ -234,4 +234,3 @@ func TestSeedUpgradeDefaultedAndAllowed(t *testing.T) {
 	assert.True(t, d.Allowed(), "%v", d.Errors)
 	assert.Empty(t, d.Warnings)
 }
-

@@ -27,6 +27,8 @@ const (
 	MuSplitMeta     RuleID = "MU-SPLIT-META"     // components on both sides of the 2.2 metadata boundary
 	MuTargetUnknown RuleID = "MU-TARGET-UNKNOWN" // a change to a version that cannot be verified
 	MuSourceUnknown RuleID = "MU-SOURCE-UNKNOWN" // a change from a version that cannot be verified
+	MuIntent        RuleID = "MU-INTENT"         // only the webhook's hold sets or changes the generation intent
+	MuUpIdentity    RuleID = "MU-UP-IDENTITY"    // the operator's hand-off written by an identity the policy does not list
 )
 
 // MilvusUpgrade rules.
@@ -45,7 +47,7 @@ const (
 var Rules = []RuleID{
 	MuMajor, MuSrc20, MuMeta, MuMetaFailed, MuMetaBusy, MuRolling, Mu26, Mu26Operator, Mu30,
 	MuPrerelease, MuDownMode, MuDownMeta, MuDownMinor, MuRuMq,
-	MuSplitMeta, MuTargetUnknown, MuSourceUnknown,
+	MuSplitMeta, MuTargetUnknown, MuSourceUnknown, MuIntent, MuUpIdentity,
 	MuMetaRange, MuUpVersion, MuUpOrder, MuUpNs, MuUpSrc,
 	MuUpImmutable, MuUpImage,
 }

@@ -45,8 +45,10 @@ type milvusReview struct {
 	old, cur milvus.Versions
 	// transitions are the version jumps of an UPDATE, each to be legal.
 	transitions []transition
-	// passThrough marks the operator executing a MilvusUpgrade (MU-UP-FLOW).
-	passThrough bool
+	// passThrough marks the operator executing a MilvusUpgrade (MU-UP-FLOW);
+	// stranger, that the write was the operator's hand-off, made by an
+	// identity the policy does not list (MU-UP-IDENTITY).
+	passThrough, stranger bool
 	// planned is the migration generation plans for this change: MU-META's
 	// at the global image or version, when its action is generate.
 	planned *migration.Need
@@ -67,7 +69,7 @@ func newMilvusReview(c MilvusChange, p *policy.Policy) *milvusReview {
 		return r // nothing runs yet: only what the new object says by itself
 	}
 	r.old = c.Old.Resolve()
-	r.passThrough = operatorPassThrough(c, p)
+	r.passThrough, r.stranger = operatorPassThrough(c, p)
 	oldG, newG, running := r.old.Global, r.cur.Global, r.old.Running
 	if changed(oldG, newG) {
 		switch {
@@ -481,23 +483,34 @@ func waypointFor(t, waypoint milvus.Version) milvus.Version {
 	return waypoint
 }
 
-// operatorPassThrough reports an image write by the operator that executes a
-// MilvusUpgrade of this Milvus (MU-UP-FLOW): the new image is the upgrade's
-// targetImage, or its status.sourceImage on rollback.
-func operatorPassThrough(c MilvusChange, p *policy.Policy) bool {
-	if !p.IsOperator(c.User) {
-		return false
-	}
+// operatorPassThrough reports an image write that executes a MilvusUpgrade
+// of this Milvus (MU-UP-FLOW), which MU-META, MU-DOWN-META and MU-DOWN-MODE
+// let through:
+//   - a configured operator identity writes an upgrade's targetImage, or its
+//     status.sourceImage on rollback;
+//   - anyone writes the image an upgrade past its metadata step hands over:
+//     targetImage in NewVersionStarting or Succeeded, sourceImage in
+//     RollbackOldVersionStarting or RollbackedSucceeded. The metadata already
+//     has that image's format, so holding the old image back would run old
+//     binaries on it; a misconfigured operator identity must not do that.
+//
+// stranger reports the second case by an identity the policy does not list.
+func operatorPassThrough(c MilvusChange, p *policy.Policy) (pass, stranger bool) {
 	image := c.New.Spec.Components.Image
 	if image == "" {
-		return false
+		return false, false
 	}
+	operator := p.IsOperator(c.User)
 	for _, u := range c.upgrades() {
-		if image == u.Spec.TargetImage || image == u.Status.SourceImage {
-			return true
+		switch {
+		case operator && (image == u.Spec.TargetImage || image == u.Status.SourceImage):
+			return true, false
+		case image == u.Spec.TargetImage && (u.Status.State == migration.StateNewVersionStarting || u.Status.State == migration.StateSucceeded),
+			image == u.Status.SourceImage && (u.Status.State == migration.StateRollbackOldVersionStarting || u.Status.State == migration.StateRollbackSucceeded):
+			return true, !operator
 		}
 	}
-	return false
+	return false, false
 }
 
 // upgrades are the MilvusUpgrades that act on this Milvus.

@@ -31,6 +31,8 @@ var rules = []rule{
 	{id: policy.MuSplitMeta, milvus: muSplitMeta},
 	{id: policy.MuTargetUnknown, milvus: muTargetUnknown},
 	{id: policy.MuSourceUnknown, milvus: muSourceUnknown},
+	{id: policy.MuIntent, milvus: muIntent},
+	{id: policy.MuUpIdentity, milvus: muUpIdentity},
 	{id: policy.MuMetaRange, upgrade: muMetaRange},
 	{id: policy.MuUpVersion, upgrade: muUpVersion},
 	{id: policy.MuUpOrder, upgrade: muUpOrder},

@@ -123,10 +123,10 @@ func patchOf(t *testing.T, r *admissionv1.AdmissionResponse) []map[string]any {
 }
 
 func TestValidateMilvus(t *testing.T) {
-	// The operator is executing this upgrade of my-release.
+	// The operator is migrating the metadata of my-release.
 	lookup := &fakeLookup{upgrades: []milvus.MilvusUpgrade{{
 		Spec:   milvus.MilvusUpgradeSpec{Milvus: milvus.ObjectReference{Name: "my-release"}, TargetImage: "milvusdb/milvus:v2.2.16"},
-		Status: milvus.MilvusUpgradeStatus{State: "NewVersionStarting"},
+		Status: milvus.MilvusUpgradeStatus{State: "UpdatingMeta"},
 	}}}
 	lookup.upgrades[0].Name, lookup.upgrades[0].Namespace = "by-hand", "default"
 	srv := server(t, lookup)
@@ -162,6 +162,15 @@ func TestValidateMilvus(t *testing.T) {
 	t.Run("a user writing the same image is denied", func(t *testing.T) {
 		r := post(t, srv, ValidateMilvusPath, milvusUpdate("milvusdb/milvus:v2.1.4", "milvusdb/milvus:v2.2.16", "alice"))
 		assert.False(t, r.Allowed)
+	})
+	t.Run("once the metadata is migrated, the hand-off passes whoever writes it, with a warning", func(t *testing.T) {
+		migrated := *lookup
+		migrated.upgrades = []milvus.MilvusUpgrade{lookup.upgrades[0]}
+		migrated.upgrades[0].Status.State = "NewVersionStarting"
+		r := post(t, server(t, &migrated), ValidateMilvusPath, milvusUpdate("milvusdb/milvus:v2.1.4", "milvusdb/milvus:v2.2.16", "system:serviceaccount:ops:renamed-operator"))
+		assert.True(t, r.Allowed, "%v", r.Result)
+		assert.Equal(t, []string{"[MU-UP-IDENTITY] spec.components.image: system:serviceaccount:ops:renamed-operator is not a listed operator identity"}, r.Warnings)
+		assert.Equal(t, map[string]string{AuditDecision: "allowed with warnings", AuditRules: "MU-UP-IDENTITY"}, r.AuditAnnotations)
 	})
 	t.Run("DELETE is let through", func(t *testing.T) {
 		r := post(t, srv, ValidateMilvusPath, review{op: admissionv1.Delete, kind: "Milvus", resource: "milvuses", object: "null", old: fmt.Sprintf(milvusOld, "x:v1.0.0")})
