@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +27,8 @@ import (
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/validate"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook"
 )
 
 // Event reasons.
@@ -42,6 +45,9 @@ type Migration struct {
 	Client client.Client
 	Policy *policy.Policy
 	Events events.EventRecorder
+	// ExcludedNamespaces are those the shipped webhook configurations do not
+	// cover: no hold can have happened there, so no intent is acted on.
+	ExcludedNamespaces []string
 }
 
 // SetupWithManager watches Milvus objects and the MilvusUpgrades they own.
@@ -103,13 +109,37 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	return ctrl.Result{}, nil
 }
 
-// create makes the planned MilvusUpgrade, owned by the Milvus. AlreadyExists
-// means another replica or an earlier pass made it: one object per plan.
+// create makes the planned MilvusUpgrade, owned by the Milvus. It trusts
+// nothing the annotations say: it creates only in a namespace the webhooks
+// cover, only the plan the hold itself makes of the persisted object (the
+// deterministic name, the 2.2.x target, no other upgrade at work), and only
+// an upgrade the MilvusUpgrade rules allow (source = the running version).
+// AlreadyExists means another replica or an earlier pass made it.
 func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, in migration.Intent) error {
+	refuse := func(format string, args ...any) error {
+		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "not creating MilvusUpgrade %s: "+format, append([]any{in.UpgradeName}, args...)...)
+		return nil
+	}
+	if slices.Contains(r.ExcludedNamespaces, m.Namespace) {
+		return refuse("namespace %s is not covered by the milvus-admission webhooks, so this intent was not written by them", m.Namespace)
+	}
+	upgrades, err := webhook.CacheLookup{Reader: r.Client}.UpgradesFor(ctx, m.Namespace, m.Name)
+	if err != nil {
+		return err
+	}
+	if !validate.TrustedIntent(m, m, "", upgrades, r.Policy) {
+		return refuse("the intent annotations are not the plan milvus-admission makes of this Milvus (written by hand, or another MilvusUpgrade is at work)")
+	}
 	up, err := migration.BuildUpgrade(m, in, r.Policy)
 	if err != nil {
-		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "cannot plan the migration: %v", err)
-		return nil
+		return refuse("cannot plan the migration: %v", err)
+	}
+	view := &milvus.MilvusUpgrade{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(up.Object, view); err != nil {
+		return err
+	}
+	if d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: view, Target: m}, r.Policy), r.Policy); !d.Allowed() {
+		return refuse("the rules deny it: %v", d.Errors.ToAggregate())
 	}
 	// An empty scheme will do: unstructured objects carry their own kind.
 	// blockOwnerDeletion stays false: true needs the right to update

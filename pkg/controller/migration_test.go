@@ -327,7 +327,50 @@ func TestReconcileInvalidIntent(t *testing.T) {
 		evs := f.drain()
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
-		assert.Contains(t, evs[0], "cannot plan the migration")
+		assert.Contains(t, evs[0], "not the plan milvus-admission makes", "from an unknown version nothing is held")
 		assert.Empty(t, f.upgrades(t))
 	})
+}
+
+// The controller acts with its own rights, so it creates nothing a tenant's
+// hand-written annotations ask for that the hold itself would not make.
+func TestReconcileTrustsNothing(t *testing.T) {
+	with := func(key, value string) map[string]string {
+		a := intent()
+		a[key] = value
+		return a
+	}
+	busy := generated("by-hand", "my-release", milvusUID, "BackupMeta")
+	busy.SetOwnerReferences(nil)
+	busy.SetLabels(nil)
+	tests := []struct {
+		name     string
+		milvus   *unstructured.Unstructured
+		others   []client.Object
+		excluded []string
+		says     string
+	}{
+		{name: "a name of the tenant's choosing", milvus: newMilvusObj("my-release", milvusUID, with(migration.AnnotationPlannedUpgrade, "prod-db-migrate")),
+			says: "not the plan"},
+		{name: "a target the migration tool cannot reach", milvus: newMilvusObj("my-release", milvusUID, with(migration.AnnotationMigrationTarget, "v2.0.0")),
+			says: "not the plan"},
+		{name: "a requested image that needs no migration", milvus: newMilvusObj("my-release", milvusUID, with(migration.AnnotationRequestedImage, "registry.internal:5000/milvusdb/milvus:v2.1.3")),
+			says: "not the plan"},
+		{name: "another upgrade at work on this Milvus", milvus: newMilvusObj("my-release", milvusUID, intent()), others: []client.Object{busy},
+			says: "another MilvusUpgrade is at work"},
+		{name: "a namespace the webhooks do not cover", milvus: newMilvusObj("my-release", milvusUID, intent()), excluded: []string{"kube-system", "default"},
+			says: "namespace default is not covered"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(append([]client.Object{tc.milvus}, tc.others...)...)
+			f.r.ExcludedNamespaces = tc.excluded
+			f.reconcile(t, releaseKey)
+			evs := f.drain()
+			require.Len(t, evs, 1)
+			assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
+			assert.Contains(t, evs[0], tc.says)
+			assert.Len(t, f.upgrades(t), len(tc.others), "nothing created")
+		})
+	}
 }
