@@ -6,6 +6,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -64,6 +65,9 @@ type serveFunc[PT any] func(ctx context.Context, req admission.Request, cur, old
 // cannot be read) and hands them to serve.
 func handle[T any, PT object[T]](gvk schema.GroupVersionKind, serve serveFunc[PT]) admission.HandlerFunc {
 	return func(ctx context.Context, req admission.Request) admission.Response {
+		if err := wellFormed(req); err != nil {
+			return badRequest(ctx, err)
+		}
 		if !judged(req) {
 			return admission.Allowed("")
 		}
@@ -79,6 +83,23 @@ func handle[T any, PT object[T]](gvk schema.GroupVersionKind, serve serveFunc[PT
 type handlers struct {
 	policy *policy.Policy
 	lookup Lookup
+}
+
+// wellFormed rejects what is not an admission request the API server could
+// send: no uid (null, {}, a review without request) or an unknown operation.
+// Answering those "allowed" would tell a caller nothing true.
+func wellFormed(req admission.Request) error {
+	if req.UID == "" {
+		return errors.New("not an AdmissionReview request: request.uid is missing")
+	}
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return nil
+	case "":
+		return errors.New("request.operation is missing")
+	default:
+		return fmt.Errorf("request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation)
+	}
 }
 
 // judged reports whether an operation is one the rules judge. The shipped

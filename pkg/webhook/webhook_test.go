@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -200,6 +201,34 @@ func TestBadInput(t *testing.T) {
 		assert.False(t, r.Allowed)
 		assert.Equal(t, int32(http.StatusBadRequest), r.Result.Code)
 	})
+}
+
+// Only admission requests get an answer: anything else is a 400 that says
+// what is missing, never "allowed".
+func TestNotAReview(t *testing.T) {
+	srv := server(t, &fakeLookup{})
+	for _, tc := range []struct{ name, body, says string }{
+		{"null", `null`, "request.uid is missing"},
+		{"empty object", `{}`, "request.uid is missing"},
+		{"review without request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "request.uid is missing"},
+		{"no operation", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1"}}`, "request.operation is missing"},
+		{"unknown operation", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","operation":"PATCH"}}`, `request.operation "PATCH" is not`},
+	} {
+		for _, path := range []string{MutateMilvusPath, ValidateMilvusPath, MutateMilvusUpgradePath, ValidateMilvusUpgradePath} {
+			t.Run(tc.name+" on "+path, func(t *testing.T) {
+				resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(tc.body))
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				var out admissionv1.AdmissionReview
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+				require.NotNil(t, out.Response)
+				assert.False(t, out.Response.Allowed)
+				require.NotNil(t, out.Response.Result)
+				assert.Equal(t, int32(http.StatusBadRequest), out.Response.Result.Code)
+				assert.Contains(t, out.Response.Result.Message, tc.says)
+			})
+		}
+	}
 }
 
 func TestMutateMilvus(t *testing.T) {

@@ -1,0 +1,196 @@
+package manifests_test
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+)
+
+// matcher evaluates a webhook's matchConditions as the API server does: with
+// its own CEL base environment, all conditions ANDed.
+type matcher []cel.Program
+
+func compileConditions(t *testing.T, conds []admissionregistrationv1.MatchCondition) matcher {
+	t.Helper()
+	env, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Env(environment.NewExpressions)
+	require.NoError(t, err)
+	env, err = env.Extend(cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
+	require.NoError(t, err)
+	var m matcher
+	for _, c := range conds {
+		ast, iss := env.Compile(c.Expression)
+		require.NoError(t, iss.Err(), "condition %s", c.Name)
+		prg, err := env.Program(ast)
+		require.NoError(t, err)
+		m = append(m, prg)
+	}
+	return m
+}
+
+// calls reports whether the API server would call the webhook for old → cur
+// (old nil: CREATE).
+func (m matcher) calls(t *testing.T, old, cur map[string]any) bool {
+	t.Helper()
+	op := "UPDATE"
+	var oldObj any = old
+	if old == nil {
+		op, oldObj = "CREATE", nil
+	}
+	for _, prg := range m {
+		out, _, err := prg.Eval(map[string]any{"object": cur, "oldObject": oldObj, "request": map[string]any{"operation": op}})
+		require.NoError(t, err)
+		if out.Value() != true {
+			return false
+		}
+	}
+	return true
+}
+
+// stored is a Milvus as the API server stores it after defaulting.
+func stored() map[string]any {
+	return map[string]any{
+		"apiVersion": "milvus.io/v1beta1", "kind": "Milvus",
+		"metadata": map[string]any{"name": "my-release", "namespace": "default", "labels": map[string]any{"app": "x"}, "finalizers": []any{"milvus.milvus.io/finalizer"}},
+		"spec": map[string]any{
+			"mode":         "cluster",
+			"dependencies": map[string]any{"msgStreamType": "pulsar"},
+			"components": map[string]any{
+				"image": "milvusdb/milvus:v2.4.23", "imageUpdateMode": "rollingUpgrade",
+				"proxy": map[string]any{"replicas": int64(1)},
+			},
+		},
+	}
+}
+
+// edited is stored() changed by edit.
+func edited(edit func(obj map[string]any)) map[string]any {
+	obj := runtime.DeepCopyJSON(stored())
+	edit(obj)
+	return obj
+}
+
+func set(path []string, value any) func(map[string]any) {
+	return func(obj map[string]any) {
+		m := obj
+		for _, k := range path[:len(path)-1] {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[k] = next
+			}
+			m = next
+		}
+		m[path[len(path)-1]] = value
+	}
+}
+
+// Every field a Milvus rule reads (the view types of pkg/milvus) makes the
+// API server call both Milvus webhooks when it changes; what no rule reads
+// never does, so an outage blocks neither deletes nor metadata, and routine
+// updates skip the round trip.
+func TestMilvusMatchConditions(t *testing.T) {
+	objs := rendered(t)
+	mutating := only[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration")
+	validating := only[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration")
+	hooks := map[string]matcher{}
+	for _, w := range mutating.Webhooks {
+		hooks[w.Name] = compileConditions(t, w.MatchConditions)
+	}
+	for _, w := range validating.Webhooks {
+		hooks[w.Name] = compileConditions(t, w.MatchConditions)
+	}
+	require.Len(t, hooks, 4)
+	mutate, validate := hooks["mutate.milvus.milvus-admission.io"], hooks["validate.milvus.milvus-admission.io"]
+
+	read := map[string]func(map[string]any){
+		"spec.mode":                           set([]string{"spec", "mode"}, "standalone"),
+		"spec.dependencies.msgStreamType":     set([]string{"spec", "dependencies", "msgStreamType"}, "kafka"),
+		"spec.components.image":               set([]string{"spec", "components", "image"}, "milvusdb/milvus:v2.5.4"),
+		"spec.components.version":             set([]string{"spec", "components", "version"}, "v2.5.4"),
+		"spec.components.imageUpdateMode":     set([]string{"spec", "components", "imageUpdateMode"}, "all"),
+		"spec.components.enableRollingUpdate": set([]string{"spec", "components", "enableRollingUpdate"}, true),
+		"spec.components.mixCoord added":      set([]string{"spec", "components", "mixCoord"}, map[string]any{"replicas": int64(1)}),
+		"an intent annotation":                set([]string{"metadata", "annotations", "milvus-admission.io/planned-upgrade"}, "x"),
+	}
+	var c milvus.Components
+	for _, nc := range c.Named() {
+		read["spec.components."+nc.Name+".image"] = set([]string{"spec", "components", nc.Name, "image"}, "milvusdb/milvus:v2.5.4")
+		read["spec.components."+nc.Name+".version"] = set([]string{"spec", "components", nc.Name, "version"}, "v2.5.4")
+	}
+	for name, edit := range read {
+		t.Run("called: "+name, func(t *testing.T) {
+			assert.True(t, validate.calls(t, stored(), edited(edit)), "validating")
+			assert.True(t, mutate.calls(t, stored(), edited(edit)), "mutating")
+		})
+	}
+	t.Run("called: CREATE", func(t *testing.T) {
+		assert.True(t, validate.calls(t, nil, stored()))
+		assert.True(t, mutate.calls(t, nil, stored()))
+	})
+	t.Run("called: an intent annotation removed", func(t *testing.T) {
+		with := edited(read["an intent annotation"])
+		assert.True(t, validate.calls(t, with, stored()))
+		assert.True(t, mutate.calls(t, with, stored()))
+	})
+	t.Run("called: an apply while a hold is on (a revert may cancel it)", func(t *testing.T) {
+		with := edited(read["an intent annotation"])
+		assert.True(t, mutate.calls(t, with, with))
+	})
+
+	skipped := map[string]func(map[string]any){
+		"replicas only":      set([]string{"spec", "components", "proxy", "replicas"}, int64(3)),
+		"a label":            set([]string{"metadata", "labels", "team"}, "search"),
+		"another annotation": set([]string{"metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"}, "{}"),
+		"resources":          set([]string{"spec", "components", "resources"}, map[string]any{"limits": map[string]any{"cpu": "2"}}),
+		"the operator's finalizer removed while deleting": func(obj map[string]any) {
+			meta := obj["metadata"].(map[string]any)
+			meta["deletionTimestamp"] = "2026-11-29T16:00:00Z"
+			delete(meta, "finalizers")
+		},
+		"an image change while deleting": func(obj map[string]any) {
+			set([]string{"metadata", "deletionTimestamp"}, "2026-11-29T16:00:00Z")(obj)
+			set([]string{"spec", "components", "image"}, "milvusdb/milvus:v2.5.4")(obj)
+		},
+	}
+	for name, edit := range skipped {
+		t.Run("not called: "+name, func(t *testing.T) {
+			assert.False(t, validate.calls(t, stored(), edited(edit)), "validating")
+			assert.False(t, mutate.calls(t, stored(), edited(edit)), "mutating")
+		})
+	}
+	t.Run("only the mutating webhook: a default to set", func(t *testing.T) {
+		noMode := func(obj map[string]any) {
+			delete(obj["spec"].(map[string]any)["components"].(map[string]any), "imageUpdateMode")
+		}
+		old, cur := edited(noMode), edited(noMode)
+		set([]string{"spec", "components", "proxy", "replicas"}, int64(3))(cur)
+		assert.True(t, mutate.calls(t, old, cur))
+		assert.False(t, validate.calls(t, old, cur))
+	})
+
+	for _, name := range []string{"mutate.milvusupgrade.milvus-admission.io", "validate.milvusupgrade.milvus-admission.io"} {
+		up := hooks[name]
+		upgrade := map[string]any{"metadata": map[string]any{"name": "u"}, "spec": map[string]any{"sourceVersion": "v2.1.4", "targetVersion": "v2.2.16"}}
+		changedSpec := runtime.DeepCopyJSON(upgrade)
+		changedSpec["spec"].(map[string]any)["targetVersion"] = "v2.2.15"
+		labelled := runtime.DeepCopyJSON(upgrade)
+		labelled["metadata"].(map[string]any)["labels"] = map[string]any{"a": "b"}
+		deleting := runtime.DeepCopyJSON(changedSpec)
+		deleting["metadata"].(map[string]any)["deletionTimestamp"] = "2026-11-29T16:00:00Z"
+		t.Run(name, func(t *testing.T) {
+			assert.True(t, up.calls(t, nil, upgrade), "CREATE")
+			assert.True(t, up.calls(t, upgrade, changedSpec), "a spec change")
+			assert.False(t, up.calls(t, upgrade, labelled), "metadata only")
+			assert.False(t, up.calls(t, upgrade, deleting), "while deleting")
+			assert.False(t, up.calls(t, upgrade, maps.Clone(upgrade)), "nothing changed")
+		})
+	}
+}
