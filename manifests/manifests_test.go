@@ -6,12 +6,9 @@
 package manifests_test
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -34,9 +31,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/milvus-admission/milvus-admission/internal/shared"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
 
@@ -102,17 +99,10 @@ func rendered(t *testing.T) []object {
 	if err != nil {
 		t.Fatal(err)
 	}
+	docs, err := shared.YAMLDocuments(bytes.NewReader(out))
+	require.NoError(t, err)
 	var objs []object
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
+	for _, doc := range docs {
 		var meta struct {
 			metav1.TypeMeta   `json:",inline"`
 			metav1.ObjectMeta `json:"metadata"`

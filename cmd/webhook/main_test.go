@@ -9,19 +9,54 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
-func TestFlagsDefaults(t *testing.T) {
+// parseFlags parses args with the flag set the binary defines.
+func parseFlags(t *testing.T, args ...string) options {
+	t.Helper()
 	var o options
 	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
 	o.addFlags(fs)
-	require.NoError(t, fs.Parse([]string{"--cert-dir", "/certs", "--policy", "/p.yaml", "--kubeconfig", "/kc"}))
-	assert.Equal(t, "/certs", o.certDir)
-	assert.Equal(t, 9443, o.port)
-	assert.Equal(t, ":8080", o.metricsAddr)
-	assert.Equal(t, ":8081", o.probeAddr)
-	assert.Equal(t, "/kc", o.kubeconfig)
-	assert.Equal(t, "/p.yaml", o.policyFile)
+	require.NoError(t, fs.Parse(args))
+	o.zap = zap.Options{} // controller-runtime's logging flags, not ours
+	return o
+}
+
+// The defaults are those the shipped Deployment and docs/install.md rely on.
+func TestFlagsDefaults(t *testing.T) {
+	assert.Equal(t, options{
+		certDir:     "/tmp/k8s-webhook-server/serving-certs",
+		port:        9443,
+		metricsAddr: ":8080",
+		probeAddr:   ":8081",
+		kubeconfig:  "",
+		policyFile:  "",
+		leaderElect: true,
+		leaderNS:    "",
+	}, parseFlags(t))
+}
+
+func TestFlagsOverrideDefaults(t *testing.T) {
+	assert.Equal(t, options{
+		certDir:     "/certs",
+		port:        10443,
+		metricsAddr: "0",
+		probeAddr:   "127.0.0.1:9081",
+		kubeconfig:  "/kc",
+		policyFile:  "/p.yaml",
+		leaderElect: false,
+		leaderNS:    "milvus-admission",
+	}, parseFlags(t,
+		"--cert-dir", "/certs",
+		"--port", "10443",
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "127.0.0.1:9081",
+		"--kubeconfig", "/kc",
+		"--policy", "/p.yaml",
+		"--leader-elect=false",
+		"--leader-election-namespace", "milvus-admission",
+	))
 }
 
 // A bad policy stops the server before it touches the cluster, naming the key.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
 )
 
@@ -228,13 +230,18 @@ func (d *demo) waitForNoAnnotation(resource, name, key string) {
 }
 
 func (d *demo) poll(done func() bool, what string) {
-	for deadline := time.Now().Add(15 * time.Second); d.err == nil; time.Sleep(200 * time.Millisecond) {
-		if done() {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.err = fmt.Errorf("waited 15s for %s", what)
-		}
+	if d.err != nil {
+		return
+	}
+	err := wait.PollUntilContextTimeout(d.ctx, 200*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+		return done(), nil
+	})
+	switch {
+	case err == nil:
+	case d.ctx.Err() != nil:
+		d.err = d.ctx.Err()
+	default:
+		d.err = fmt.Errorf("waited 15s for %s", what)
 	}
 }
 

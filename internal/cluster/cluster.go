@@ -23,6 +23,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -107,25 +108,19 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return c, err
-	}
-	probePort, err := FreePort()
-	if err != nil {
-		return c, err
-	}
 	// The webhook runs as a user would run it, with its own kubeconfig,
 	// certificate directory and flags.
-	args := append([]string{
-		"--kubeconfig", c.Kubeconfig,
-		"--cert-dir", certDir,
-		"--port", fmt.Sprint(port),
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
-		"--leader-election-namespace", "default", // out of cluster there is no pod namespace
-	}, o.WebhookArgs...)
-	if err := c.StartWebhookProcess(bin, args, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), o.Log); err != nil {
+	port, err := c.StartWebhookProcess(ctx, bin, func(port, probePort int) []string {
+		return append([]string{
+			"--kubeconfig", c.Kubeconfig,
+			"--cert-dir", certDir,
+			"--port", fmt.Sprint(port),
+			"--metrics-bind-address", "0",
+			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+			"--leader-election-namespace", "default", // out of cluster there is no pod namespace
+		}, o.WebhookArgs...)
+	}, o.Log)
+	if err != nil {
 		return c, err
 	}
 	c.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
@@ -223,10 +218,46 @@ func (c *Cluster) BuildWebhook(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-// StartWebhookProcess runs bin with exactly args (no flags of the harness's
-// own), its output in WebhookLog (and log, if not nil), and waits until
-// readyz answers 200. Stop ends it.
-func (c *Cluster) StartWebhookProcess(bin string, args []string, readyz string, log io.Writer) error {
+// webhookStartAttempts bounds the restarts on a port taken between picking
+// it and the webhook binding it.
+const webhookStartAttempts = 5
+
+// StartWebhookProcess runs bin with exactly the flags args returns for a
+// webhook port and a health-probe port on 127.0.0.1 (no flags of the
+// harness's own), its output in WebhookLog (and log, if not nil), waits until
+// readyz answers 200 and returns the webhook port. The ports are free when
+// picked, but another process can bind one before the webhook does: the
+// webhook then exits with "address already in use" and is started again on
+// new ports. Stop ends it.
+func (c *Cluster) StartWebhookProcess(ctx context.Context, bin string, args func(port, probePort int) []string, log io.Writer) (int, error) {
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		probePort, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		err = c.startWebhookOnce(ctx, bin, args(port, probePort), fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
+		if err == nil {
+			return port, nil
+		}
+		if !errors.Is(err, errPortTaken) || attempt == webhookStartAttempts {
+			return 0, err
+		}
+		if log != nil {
+			fmt.Fprintf(log, "cluster: %v; starting the webhook again on other ports\n", err)
+		}
+	}
+}
+
+// errPortTaken is a webhook start that failed because a port it was given
+// was bound by someone else first.
+var errPortTaken = errors.New("a port picked for the webhook was taken before it bound it")
+
+// startWebhookOnce is one attempt of StartWebhookProcess.
+func (c *Cluster) startWebhookOnce(ctx context.Context, bin string, args []string, readyz string, log io.Writer) error {
 	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(c.WebhookLog)
 	if err != nil {
@@ -241,30 +272,47 @@ func (c *Cluster) StartWebhookProcess(bin string, args []string, readyz string, 
 		logFile.Close()
 		return fmt.Errorf("starting the webhook: %w", err)
 	}
-	c.webhook = cmd
-	c.exited = make(chan error, 1)
-	go func() { c.exited <- cmd.Wait(); logFile.Close() }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
+	c.webhook, c.exited = cmd, exited
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var exitErr error
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
-		case err := <-c.exited:
-			c.exited <- err
-			return fmt.Errorf("the webhook exited during start (%v):\n%s", err, c.LogTail(40))
+		case exitErr = <-exited:
+			return false, errExited
 		default:
 		}
-		if resp, err := http.Get(readyz); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the webhook was not ready within 60s:\n%s", c.LogTail(40))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil // not listening yet
 		}
-		time.Sleep(200 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errExited):
+		c.webhook, c.exited = nil, nil // nothing left to stop
+		data, _ := os.ReadFile(c.WebhookLog)
+		if bytes.Contains(data, []byte("address already in use")) {
+			return fmt.Errorf("%w (%v):\n%s", errPortTaken, exitErr, c.LogTail(5))
+		}
+		return fmt.Errorf("the webhook exited during start (%v):\n%s", exitErr, c.LogTail(40))
+	case wait.Interrupted(err) && ctx.Err() == nil:
+		return fmt.Errorf("the webhook was not ready within 60s:\n%s", c.LogTail(40))
+	default:
+		return fmt.Errorf("waiting for the webhook to be ready: %w", err)
 	}
 }
+
+// errExited ends the readiness poll when the webhook process is gone.
+var errExited = errors.New("the webhook exited")
 
 // RotateServingCert replaces the webhook's tls.crt and tls.key with a new
 // key and certificate from the same CA, as cert-manager renewing the Secret
@@ -280,11 +328,12 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caPEM []byte) error {
 	if err != nil {
 		return err
 	}
+	docs, err := shared.YAMLDocuments(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("manifests/webhooks.yaml: %w", err)
+	}
 	decoder := serializer.NewCodecFactory(scheme.Scheme).UniversalDeserializer()
-	for _, doc := range bytes.Split(data, []byte("\n---")) {
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
+	for _, doc := range docs {
 		obj, _, err := decoder.Decode(doc, nil, nil)
 		if err != nil {
 			return fmt.Errorf("manifests/webhooks.yaml: %w", err)
@@ -326,17 +375,15 @@ func (c *Cluster) clientConfig(shipped admissionregistrationv1.WebhookClientConf
 func (c *Cluster) waitForAdmission(ctx context.Context) error {
 	probe := []byte(`{"apiVersion":"milvus.io/v1beta1","kind":"MilvusUpgrade","metadata":{"name":"admission-probe","namespace":"default"},
 		"spec":{"milvus":{"name":"probe"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.16"}}`)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, _, err := c.Kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
-		if err == nil && strings.TrimSpace(out) != "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the API server did not call the webhook within 30s (last: %q, %v):\n%s", out, err, c.LogTail(20))
-		}
-		time.Sleep(250 * time.Millisecond)
+	var out string
+	var err error
+	if waitErr := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		out, _, err = c.Kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
+		return err == nil && strings.TrimSpace(out) != "", nil
+	}); waitErr != nil {
+		return fmt.Errorf("the API server did not call the webhook within 30s (last: %q, %v):\n%s", out, err, c.LogTail(20))
 	}
+	return nil
 }
 
 // Kubectl runs the kubectl built with the control plane against the cluster
@@ -391,8 +438,9 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// FreePort is a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
+// freePort is a TCP port on 127.0.0.1 that was free a moment ago; see
+// StartWebhookProcess for what happens when it no longer is.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -1,16 +1,21 @@
 // Package shared finds the reference data that lives beside the repository
 // in ../shared (the Milvus Operator's real CRDs and samples). Tests read it
-// from there and never copy it in.
+// from there and never copy it in. It also splits multi-document YAML for
+// the tests and the harness.
 package shared
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -66,10 +71,11 @@ func Samples() ([]Doc, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i, part := range bytes.Split(data, []byte("\n---")) {
-			if len(bytes.TrimSpace(part)) == 0 {
-				continue
-			}
+		parts, err := YAMLDocuments(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for i, part := range parts {
 			js, err := yaml.YAMLToJSON(part)
 			if err != nil {
 				return nil, fmt.Errorf("%s document %d: %w", f, i, err)
@@ -85,4 +91,23 @@ func Samples() ([]Doc, error) {
 		return nil, fmt.Errorf("no sample manifests found under %s/milvus-operator/samples", d)
 	}
 	return docs, nil
+}
+
+// YAMLDocuments reads a multi-document YAML stream with apimachinery's YAML
+// reader and returns its documents, leaving out empty ones.
+func YAMLDocuments(r io.Reader) ([][]byte, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	var docs [][]byte
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(doc)) != 0 {
+			docs = append(docs, doc)
+		}
+	}
 }

@@ -3,10 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/stretchr/testify/assert"
@@ -42,13 +42,59 @@ func waitForPlanned(t *testing.T, ns string) {
 	})
 }
 
-// assertNothingCreated checks, after giving the controller time to act, that
-// no MilvusUpgrade exists: a dry-run must never create one.
-func assertNothingCreated(t *testing.T, ns string) {
+// eventReasonsFor lists the reasons of the Events about the object name in ns.
+func eventReasonsFor(t *testing.T, ns, name string) []string {
 	t.Helper()
-	time.Sleep(3 * time.Second)
-	assert.Empty(t, upgrades(t, ns))
-	assert.Nil(t, annotation(t, ns, "milvus-admission.io/planned-upgrade"))
+	out, _ := kubectl(t, nil, "-n", ns, "get", "events", "--field-selector", "involvedObject.name="+name, "-o", "jsonpath={.items[*].reason}")
+	return strings.Fields(out)
+}
+
+func resourceVersion(t *testing.T, ns, name string) string {
+	t.Helper()
+	rv, _ := at(getJSON(t, ns, "milvus", name), "metadata", "resourceVersion").(string)
+	require.NotEmpty(t, rv)
+	return rv
+}
+
+// controllerCaughtUp makes the controller show that it has handled every
+// write in ns so far: it holds a 2.1.4 → 2.4.23 change of another Milvus,
+// "sentinel", and waits for the controller to plan its migration (the
+// MilvusUpgrade and the MigrationPlanned event). The controller's watch
+// delivers writes in the order they were stored, so what it has not done
+// for an earlier write by then, it was not going to do. It returns the
+// sentinel's MilvusUpgrade.
+func controllerCaughtUp(t *testing.T, ns string) string {
+	t.Helper()
+	const name = "sentinel"
+	planned := name + "-migrate-v2-2-16"
+	m := milvusManifest{name: name, image: repo + "v2.1.4"}
+	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	m.image = repo + "v2.4.23"
+	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	eventually(t, "the controller plans the sentinel's migration", func() error {
+		if got := upgrades(t, ns); !slices.Contains(got, planned) {
+			return fmt.Errorf("MilvusUpgrades: %v", got)
+		}
+		if got := eventReasonsFor(t, ns, name); !slices.Contains(got, "MigrationPlanned") {
+			return fmt.Errorf("events of %s: %v", name, got)
+		}
+		return nil
+	})
+	return planned
+}
+
+// assertNothingCreated checks that the dry-runs of my-release, stored at
+// resourceVersion before them, created nothing: once the controller has
+// planned a real change made after them, that change's MilvusUpgrade is the
+// only one, and my-release is unchanged, without intent and without Events.
+func assertNothingCreated(t *testing.T, ns, resourceVersion string) {
+	t.Helper()
+	sentinel := controllerCaughtUp(t, ns)
+	assert.Equal(t, []string{sentinel}, upgrades(t, ns), "only the real change planned a MilvusUpgrade")
+	obj := getJSON(t, ns, "milvus", "my-release")
+	assert.Equal(t, resourceVersion, at(obj, "metadata", "resourceVersion"), "the dry-runs stored nothing")
+	assert.Nil(t, at(obj, "metadata", "annotations", "milvus-admission.io/planned-upgrade"))
+	assert.Empty(t, eventReasonsFor(t, ns, "my-release"), "no Events about my-release")
 }
 
 // operatorExecutes simulates the Milvus Operator's upgrade controller
@@ -151,11 +197,12 @@ func TestDryRunsCreateNothing(t *testing.T) {
 		ns := newNamespace(t)
 		m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
 		kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+		rv := resourceVersion(t, ns, "my-release")
 		m.image = repo + "v2.4.23"
 		out, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.components.image}")
 		assert.Equal(t, repo+"v2.1.4", out, "the dry-run answer shows the held image")
 		assert.Contains(t, stderr, "[MU-META]")
-		assertNothingCreated(t, ns)
+		assertNothingCreated(t, ns, rv)
 	})
 	t.Run("flux ssa dry-run diff", func(t *testing.T) {
 		ns := newNamespace(t)
@@ -164,12 +211,13 @@ func TestDryRunsCreateNothing(t *testing.T) {
 		ctx := context.Background()
 		_, err := rm.ApplyAll(ctx, readObjects(t, ns, m.yaml()), ssa.DefaultApplyOptions())
 		require.NoError(t, err)
+		rv := resourceVersion(t, ns, "my-release")
 		m.image = repo + "v2.4.23"
 		for range 5 {
 			_, _, _, err := rm.Diff(ctx, readObjects(t, ns, m.yaml())[0], ssa.DefaultDiffOptions())
 			require.NoError(t, err)
 		}
-		assertNothingCreated(t, ns)
+		assertNothingCreated(t, ns, rv)
 	})
 }
 
@@ -193,8 +241,10 @@ func TestConcurrentSyncsCreateOneUpgrade(t *testing.T) {
 		t.Error(err)
 	}
 	waitForPlanned(t, ns)
-	time.Sleep(2 * time.Second)
-	assert.Equal(t, []string{plannedName}, upgrades(t, ns), "still exactly one")
+	sentinel := controllerCaughtUp(t, ns)
+	assert.Equal(t, []string{plannedName, sentinel}, upgrades(t, ns), "still exactly one for my-release")
+	planned := slices.DeleteFunc(eventReasonsFor(t, ns, "my-release"), func(r string) bool { return r != "MigrationPlanned" })
+	assert.Len(t, planned, 1, "my-release's migration was planned once")
 }
 
 func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {

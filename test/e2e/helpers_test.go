@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 const (
@@ -111,17 +112,14 @@ spec:
 
 // eventually retries f until it returns nil or the timeout passes; the
 // webhook's informer cache sees new objects a moment after they are written.
+// f runs on the test's goroutine, so it may fail the test with require.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v\nwebhook log:\n%s", what, waitTimeout, err, env.LogTail(20))
-		}
-		time.Sleep(200 * time.Millisecond)
+	var last error
+	if err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	}); err != nil {
+		t.Fatalf("%s: still failing after %s: %v\nwebhook log:\n%s", what, waitTimeout, last, env.LogTail(20))
 	}
 }

@@ -104,5 +104,5 @@ func TestKubectlMilvusUpgrade(t *testing.T) {
 	crossNS = []byte(strings.Replace(string(crossNS), "    name: my-release\n", "    name: my-release\n    namespace: default\n", 1))
 	_, stderr, err = tryKubectl(crossNS, "-n", ns, "apply", "-f", "-")
 	require.Error(t, err)
-	assert.Contains(t, stderr, `spec.milvus.namespace: Invalid value: "default": [MU-UP-NS]`)
+	assert.Contains(t, stderr, `spec.milvus.namespace: Forbidden: [MU-UP-NS] a MilvusUpgrade may only act on a Milvus in its own namespace "`+ns+`"; create it in namespace "default" instead`)
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,10 +81,12 @@ func certManagerCRDDir(t *testing.T) string {
 // startCertManager runs cert-manager's controllers and its CA injector in
 // this process against the API server, as the cert-manager Deployments do
 // in a cluster (cmd/controller and cmd/cainjector of cert-manager wire them
-// the same way). They log to log and stop when ctx ends.
-func startCertManager(ctx context.Context, t *testing.T, kubeconfig string, cfg *rest.Config, log logr.Logger) {
+// the same way). They log to log and stop when ctx ends; the returned
+// channel is closed once all of them have.
+func startCertManager(ctx context.Context, t *testing.T, kubeconfig string, cfg *rest.Config, log logr.Logger) <-chan struct{} {
 	t.Helper()
 	ctx = logr.NewContext(ctx, log)
+	var running sync.WaitGroup
 
 	// The controller: one context factory, every enabled controller built
 	// from it, then the shared informers started.
@@ -109,11 +112,11 @@ func startCertManager(ctx context.Context, t *testing.T, kubeconfig string, cfg 
 		if err != nil {
 			t.Fatalf("building the cert-manager controller %s: %v", name, err)
 		}
-		go func() {
+		running.Go(func() {
 			if err := c.Run(2, ctx); err != nil && ctx.Err() == nil {
 				log.Error(err, "cert-manager controller stopped", "controller", name)
 			}
-		}()
+		})
 	}
 	shared, err := factory.Build()
 	if err != nil {
@@ -121,6 +124,11 @@ func startCertManager(ctx context.Context, t *testing.T, kubeconfig string, cfg 
 	}
 	shared.SharedInformerFactory.Start(ctx.Done())
 	shared.KubeSharedInformerFactory.Start(ctx.Done())
+	running.Go(func() {
+		<-ctx.Done()
+		shared.SharedInformerFactory.Shutdown() // waits for the informers to stop
+		shared.KubeSharedInformerFactory.Shutdown()
+	})
 
 	// The CA injector: a controller-runtime manager with the injectors for
 	// webhook configurations, APIServices and CRDs, sourcing the CA from the
@@ -152,12 +160,15 @@ func startCertManager(ctx context.Context, t *testing.T, kubeconfig string, cfg 
 	}); err != nil {
 		t.Fatalf("cainjector: %v", err)
 	}
-	go func() {
+	running.Go(func() {
 		if err := mgr.Start(ctx); err != nil {
 			log.Error(err, "cainjector stopped")
 		}
-	}()
+	})
+	stopped := make(chan struct{})
+	go func() { running.Wait(); close(stopped) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		t.Fatal(fmt.Errorf("the cainjector's cache did not sync"))
 	}
+	return stopped
 }

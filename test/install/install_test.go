@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,6 +42,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
+	"github.com/milvus-admission/milvus-admission/internal/shared"
 )
 
 var repoRoot = cluster.RepoRoot()
@@ -106,6 +108,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		_ = c.Stop()
 		t.Fatal(err)
 	}
+	var certManagerStopped <-chan struct{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("webhook log (tail):\n%s", c.LogTail(40))
@@ -114,7 +117,13 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 			}
 		}
 		cancel() // cert-manager first, then the API server it talks to
-		time.Sleep(200 * time.Millisecond)
+		if certManagerStopped != nil {
+			select {
+			case <-certManagerStopped:
+			case <-time.After(30 * time.Second):
+				t.Errorf("cert-manager's controllers did not stop within 30s of their context ending")
+			}
+		}
 		if err := c.Stop(); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
 		}
@@ -139,7 +148,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 	cmLog := zap.New(zap.WriteTo(cmLogFile))
 	klog.SetLogger(cmLog.WithName("klog")) // client-go's own messages too
 	ctrl.SetLogger(cmLog)
-	startCertManager(ctx, t, c.Kubeconfig, c.Config, cmLog)
+	certManagerStopped = startCertManager(ctx, t, c.Kubeconfig, c.Config, cmLog)
 
 	t.Run("kubectl apply --server-side -k manifests/ succeeds as cluster admin", func(t *testing.T) {
 		out := kubectl(nil, "apply", "--server-side", "-k", filepath.Join(repoRoot, "manifests"))
@@ -230,18 +239,16 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 
 		container := deploy.Spec.Template.Spec.Containers[0]
 		mounts := mountVolumes(ctx, t, c.Client, ns, deploy.Spec.Template.Spec, container, filepath.Join(c.Dir, "pod"))
-		port, err = cluster.FreePort()
-		require.NoError(t, err)
-		probePort, err := cluster.FreePort()
-		require.NoError(t, err)
-		args := localWebhookArgs(container.Args, mounts, port, probePort, saKubeconfig, ns)
-		t.Logf("webhook %s", strings.Join(args, " "))
-
 		bin, err := c.BuildWebhook(ctx)
 		require.NoError(t, err)
 		// Ready = serving TLS and the informer cache synced: the list/watch
 		// of the shipped ClusterRole suffice.
-		require.NoError(t, c.StartWebhookProcess(bin, args, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), nil))
+		port, err = c.StartWebhookProcess(ctx, bin, func(port, probePort int) []string {
+			args := localWebhookArgs(container.Args, mounts, port, probePort, saKubeconfig, ns)
+			t.Logf("webhook %s", strings.Join(args, " "))
+			return args
+		}, nil)
+		require.NoError(t, err)
 	})
 	if t.Failed() {
 		return
@@ -358,13 +365,12 @@ func render(t *testing.T, c *cluster.Cluster, dir string) []unstructured.Unstruc
 	t.Helper()
 	out, stderr, err := c.Kubectl(context.Background(), nil, "kustomize", filepath.Join(repoRoot, dir))
 	require.NoError(t, err, stderr)
+	docs, err := shared.YAMLDocuments(strings.NewReader(out))
+	require.NoError(t, err)
 	var objs []unstructured.Unstructured
-	for _, doc := range strings.Split(out, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
+	for _, doc := range docs {
 		var u unstructured.Unstructured
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+		require.NoError(t, yaml.Unmarshal(doc, &u.Object))
 		objs = append(objs, u)
 	}
 	return objs
@@ -744,19 +750,16 @@ func storedImage(ctx context.Context, t *testing.T, cl client.Client, name strin
 	return nested(*u, "spec", "components", "image")
 }
 
-// eventually retries f until it returns nil or waitTimeout passes.
+// eventually retries f until it returns nil or waitTimeout passes. f runs
+// on the test's goroutine, so it may fail the test with require.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var last error
+	if err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	}); err != nil {
+		t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, last)
 	}
 }
 
