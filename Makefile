@@ -44,9 +44,16 @@ run: ## Serve against the cluster in $KUBECONFIG (certs in /tmp/k8s-webhook-serv
 bench: ## Benchmarks of the admission handlers.
 	go test -run '^$$' -bench . -benchmem ./pkg/...
 
+FUZZTIME ?= 60s
+# package:target pairs; go test fuzzes one target of one package at a time.
+FUZZ_TARGETS := pkg/milvus:FuzzParse pkg/policy:FuzzParse pkg/migration:FuzzIntent pkg/webhook:FuzzHandlers
+
 .PHONY: fuzz
-fuzz: ## Fuzz image and version parsing for a minute.
-	go test ./pkg/milvus -run '^$$' -fuzz FuzzParse -fuzztime 60s
+fuzz: ## Run every fuzz target for FUZZTIME (60s) each: parsing, policy, intent, the four handlers.
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} $${t##*:}"; \
+	  go test ./$${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME); \
+	done
 
 .PHONY: lint
 lint: ## gofmt and go vet.

@@ -729,7 +729,8 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		"milvus.io/milvusupgrades:get", "milvus.io/milvusupgrades:list", "milvus.io/milvusupgrades:watch",
 		"milvus.io/milvusupgrades:create", "milvus.io/milvusupgrades:delete",
 		"events.k8s.io/events:create", "events.k8s.io/events:patch",
-	}, grants(t, role.Rules), "ClusterRole %s: the cache's reads, the controller's writes, its Events", role.Name)
+		"authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create",
+	}, grants(t, role.Rules), "ClusterRole %s: the cache's reads, the controller's writes, its Events, the metrics filter's and the identity check's reviews", role.Name)
 	binding := only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding")
 	assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}, binding.RoleRef)
 	assert.Equal(t, sa, binding.Subjects, "bound to the Deployment's ServiceAccount only")

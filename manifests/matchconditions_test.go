@@ -2,12 +2,15 @@ package manifests_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/google/cel-go/cel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/cel/environment"
 
@@ -192,5 +195,36 @@ func TestMilvusMatchConditions(t *testing.T) {
 			assert.False(t, up.calls(t, upgrade, deleting), "while deleting")
 			assert.False(t, up.calls(t, upgrade, maps.Clone(upgrade)), "nothing changed")
 		})
+	}
+}
+
+// The controller ignores intents in exactly the namespaces the webhooks
+// exclude: no hold can have written one there.
+func TestExcludedNamespacesMatchTheWebhooks(t *testing.T) {
+	objs := rendered(t)
+	d := only[appsv1.Deployment](t, objs, "Deployment")
+	var flag string
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if v, ok := strings.CutPrefix(a, "--excluded-namespaces="); ok {
+			flag = v
+		}
+	}
+	require.NotEmpty(t, flag, "the Deployment passes --excluded-namespaces")
+	mutating := only[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration")
+	validating := only[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration")
+	selectors := []*metav1.LabelSelector{}
+	for _, w := range mutating.Webhooks {
+		selectors = append(selectors, w.NamespaceSelector)
+	}
+	for _, w := range validating.Webhooks {
+		selectors = append(selectors, w.NamespaceSelector)
+	}
+	for _, sel := range selectors {
+		require.NotNil(t, sel)
+		require.Len(t, sel.MatchExpressions, 1)
+		e := sel.MatchExpressions[0]
+		assert.Equal(t, "kubernetes.io/metadata.name", e.Key)
+		assert.Equal(t, metav1.LabelSelectorOpNotIn, e.Operator)
+		assert.ElementsMatch(t, strings.Split(flag, ","), e.Values)
 	}
 }

@@ -8,8 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
+	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,8 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/milvus-admission/milvus-admission/pkg/controller"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -32,26 +37,34 @@ import (
 
 // options are the command-line settings.
 type options struct {
-	certDir     string
-	port        int
-	metricsAddr string
-	probeAddr   string
-	kubeconfig  string
-	policyFile  string
-	leaderElect bool
-	leaderNS    string
-	zap         zap.Options
+	certDir            string
+	clientCAFile       string
+	port               int
+	metricsAddr        string
+	metricsInsecure    bool
+	probeAddr          string
+	kubeconfig         string
+	policyFile         string
+	leaderElect        bool
+	leaderNS           string
+	excludedNamespaces string
+	shutdownDrain      time.Duration
+	zap                zap.Options
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory holding tls.crt and tls.key; they are reloaded when they change.")
-	fs.IntVar(&o.port, "port", crwebhook.DefaultPort, "Port the webhook server listens on.")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus metrics endpoint; "0" turns it off.`)
+	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM bundle of the CA that signs the API server's client certificate; when set, only clients with such a certificate are answered (docs/install.md).")
+	fs.IntVar(&o.port, "port", 9443, "Port the webhook server listens on.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", `Address of the Prometheus metrics endpoint, HTTPS with Kubernetes authentication and authorization; "0" turns it off.`)
+	fs.BoolVar(&o.metricsInsecure, "metrics-insecure", false, "Serve metrics over plain HTTP without authentication (local development only).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; default: $KUBECONFIG, ~/.kube/config, then in-cluster.")
 	fs.StringVar(&o.policyFile, "policy", "", "Policy YAML read on top of the built-in default (see docs/policy.md).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the migration controller; every replica serves the webhook.")
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; default: the pod's own namespace.")
+	fs.StringVar(&o.excludedNamespaces, "excluded-namespaces", "kube-system,milvus-admission", "Comma-separated namespaces the webhook configurations exclude; the controller acts on no intent found there.")
+	fs.DurationVar(&o.shutdownDrain, "shutdown-drain", 10*time.Second, "After SIGTERM: how long to stay up, unready and closing keep-alive connections, so that endpoints move before the server stops.")
 	o.zap.BindFlags(fs)
 }
 
@@ -63,13 +76,39 @@ func main() {
 	o.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits on a bad flag
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
-	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+	draining, stop := drainOnSignal(o.shutdownDrain)
+	if err := run(stop, draining, o); err != nil {
 		fmt.Fprintln(os.Stderr, "milvus-admission:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options) error {
+// drainOnSignal handles SIGTERM and SIGINT: the first closes draining at
+// once and ends stop after drain; a second exits at once.
+func drainOnSignal(drain time.Duration) (draining <-chan struct{}, stop context.Context) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	d := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sig
+		close(d)
+		select {
+		case <-time.After(drain):
+		case <-sig:
+			os.Exit(1)
+		}
+		cancel()
+		<-sig
+		os.Exit(1)
+	}()
+	return d, ctx
+}
+
+// run serves until stop ends. Once draining is closed the replica reports
+// unready and asks keep-alive clients to reconnect elsewhere, while it still
+// answers every request that reaches it.
+func run(stop context.Context, draining <-chan struct{}, o options) error {
 	pol, err := policy.Load(o.policyFile)
 	if err != nil {
 		return err
@@ -78,10 +117,19 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	scheme := runtime.NewScheme() // both Milvus kinds are read as unstructured
+	if err := authorizationv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	srv := webhook.NewServer(webhook.ServerOptions{Port: o.port, CertDir: o.certDir, ClientCAFile: o.clientCAFile})
+	metrics := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: !o.metricsInsecure}
+	if !o.metricsInsecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                 runtime.NewScheme(), // both kinds are read as unstructured
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Port: o.port, CertDir: o.certDir}),
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		Scheme:                 scheme,
+		WebhookServer:          srv,
+		Metrics:                metrics,
 		HealthProbeBindAddress: o.probeAddr,
 		// The controller reads the same informers the webhook does.
 		Client:                  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
@@ -99,44 +147,91 @@ func run(ctx context.Context, o options) error {
 	for _, gvk := range []schema.GroupVersionKind{milvus.MilvusKind, milvus.MilvusUpgradeKind} {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
-		if _, err := mgr.GetCache().GetInformer(ctx, u, cache.BlockUntilSynced(false)); err != nil {
+		if _, err := mgr.GetCache().GetInformer(stop, u, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("watching %s (are the Milvus Operator CRDs installed?): %w", gvk.Kind, err)
 		}
 	}
 	// GetWebhookServer also adds the server to the manager's runnables.
-	srv := mgr.GetWebhookServer()
-	webhook.Register(srv, pol, webhook.CacheLookup{Reader: mgr.GetCache()})
+	webhook.Register(mgr.GetWebhookServer(), pol, webhook.CacheLookup{Reader: mgr.GetCache()})
 
-	migrations := &controller.Migration{Client: mgr.GetClient(), Policy: pol, Events: mgr.GetEventRecorder("milvus-admission")}
+	migrations := &controller.Migration{Client: mgr.GetClient(), Policy: pol, Events: mgr.GetEventRecorder("milvus-admission"),
+		ExcludedNamespaces: splitList(o.excludedNamespaces)}
 	if err := migrations.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the migration controller: %w", err)
 	}
 
-	var synced atomic.Bool
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if mgr.GetCache().WaitForCacheSync(ctx) {
-			synced.Store(true)
+	synced := &cacheSynced{cache: mgr.GetCache()}
+	identities := &operatorIdentities{client: mgr.GetClient(), policy: pol}
+	for _, r := range []manager.Runnable{synced, identities} {
+		if err := mgr.Add(r); err != nil {
+			return err
 		}
-		return nil
-	})); err != nil {
-		return err
+	}
+	var isDraining atomic.Bool
+	go func() {
+		<-draining
+		isDraining.Store(true)
+		srv.SetDraining()
+		ctrl.Log.WithName("shutdown").Info("draining: unready, closing keep-alive connections", "for", o.shutdownDrain)
+	}()
+	checks := map[string]healthz.Checker{
+		"webhook-serving": srv.StartedChecker(),
+		"cache-synced":    synced.check,
+		"not-draining": func(*http.Request) error {
+			if isDraining.Load() {
+				return errors.New("shutting down")
+			}
+			return nil
+		},
+	}
+	for name, check := range checks {
+		if err := mgr.AddReadyzCheck(name, check); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook-serving", srv.StartedChecker()); err != nil {
-		return err
+	ctrl.Log.WithName("setup").Info("starting milvus-admission", "port", o.port, "certDir", o.certDir, "policy", o.policyFile,
+		"operatorIdentities", pol.OperatorIdentities, "clientCA", o.clientCAFile != "")
+	return mgr.Start(stop)
+}
+
+// cacheSynced reports readiness once the informers the handlers read have
+// synced. Every replica serves, so it runs without leadership.
+type cacheSynced struct {
+	cache  cache.Cache
+	synced atomic.Bool
+}
+
+// Start implements manager.Runnable.
+func (c *cacheSynced) Start(ctx context.Context) error {
+	if c.cache.WaitForCacheSync(ctx) {
+		c.synced.Store(true)
 	}
-	if err := mgr.AddReadyzCheck("cache-synced", func(*http.Request) error {
-		if !synced.Load() {
-			return errors.New("informer cache not synced yet")
+	return nil
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: readiness
+// never depends on being the leader.
+func (c *cacheSynced) NeedLeaderElection() bool { return false }
+
+func (c *cacheSynced) check(*http.Request) error {
+	if !c.synced.Load() {
+		return errors.New("informer cache not synced yet")
+	}
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting milvus-admission", "port", o.port, "certDir", o.certDir, "policy", o.policyFile)
-	return mgr.Start(ctx)
+	return out
 }
 
 // restConfig follows the standard kubeconfig loading rules: --kubeconfig,

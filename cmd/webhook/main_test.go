@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,28 +27,35 @@ func parseFlags(t *testing.T, args ...string) options {
 // The defaults are those the shipped Deployment and docs/install.md rely on.
 func TestFlagsDefaults(t *testing.T) {
 	assert.Equal(t, options{
-		certDir:     "/tmp/k8s-webhook-server/serving-certs",
-		port:        9443,
-		metricsAddr: ":8080",
-		probeAddr:   ":8081",
-		kubeconfig:  "",
-		policyFile:  "",
-		leaderElect: true,
-		leaderNS:    "",
+		certDir:            "/tmp/k8s-webhook-server/serving-certs",
+		port:               9443,
+		metricsAddr:        ":8443",
+		probeAddr:          ":8081",
+		leaderElect:        true,
+		excludedNamespaces: "kube-system,milvus-admission",
+		shutdownDrain:      10 * time.Second,
 	}, parseFlags(t))
 }
 
 func TestFlagsOverrideDefaults(t *testing.T) {
 	assert.Equal(t, options{
-		certDir:     "/certs",
-		port:        10443,
-		metricsAddr: "0",
-		probeAddr:   "127.0.0.1:9081",
-		kubeconfig:  "/kc",
-		policyFile:  "/p.yaml",
-		leaderElect: false,
-		leaderNS:    "milvus-admission",
+		certDir:            "/certs",
+		clientCAFile:       "/ca.crt",
+		port:               10443,
+		metricsAddr:        "0",
+		metricsInsecure:    true,
+		probeAddr:          "127.0.0.1:9081",
+		kubeconfig:         "/kc",
+		policyFile:         "/p.yaml",
+		leaderElect:        false,
+		leaderNS:           "milvus-admission",
+		excludedNamespaces: "a,b",
+		shutdownDrain:      time.Second,
 	}, parseFlags(t,
+		"--client-ca-file", "/ca.crt",
+		"--metrics-insecure",
+		"--excluded-namespaces", "a,b",
+		"--shutdown-drain", "1s",
 		"--cert-dir", "/certs",
 		"--port", "10443",
 		"--metrics-bind-address", "0",
@@ -63,14 +71,14 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 func TestBadPolicyFailsFast(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("rules:\n  MU-METAA: deny\n"), 0o600))
-	err := run(context.Background(), options{policyFile: path, kubeconfig: "/nonexistent"})
+	err := run(context.Background(), nil, options{policyFile: path, kubeconfig: "/nonexistent"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rules.MU-METAA: unknown rule ID")
 	assert.Contains(t, err.Error(), path)
 }
 
 func TestMissingKubeconfigIsAnError(t *testing.T) {
-	err := run(context.Background(), options{kubeconfig: filepath.Join(t.TempDir(), "missing")})
+	err := run(context.Background(), nil, options{kubeconfig: filepath.Join(t.TempDir(), "missing")})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "loading kubeconfig")
 }
