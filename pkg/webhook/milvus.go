@@ -52,6 +52,12 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 		resp.Warnings = append(resp.Warnings, validate.Notice(policy.MuMeta, out.Field, out.Note))
 		resp.AuditAnnotations[AuditRules] = string(policy.MuMeta)
 	}
+	switch {
+	case out.Hold != nil:
+		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionHeld, []policy.RuleID{policy.MuMeta})
+	case out.Cancel:
+		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionCancelled, []policy.RuleID{policy.MuMeta})
+	}
 	return resp
 }
 
@@ -62,7 +68,7 @@ func (h *handlers) validateMilvus(ctx context.Context, req admission.Request, cu
 		return lookupFailed(ctx, err)
 	}
 	d := validate.Decide(validate.Milvus(change, h.policy), h.policy)
-	return decided(ctx, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
+	return decided(ctx, req, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
 }
 
 // milvusChange gathers what the Milvus rules judge. An UPDATE needs the

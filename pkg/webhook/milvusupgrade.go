@@ -34,7 +34,7 @@ func (h *handlers) validateMilvusUpgrade(ctx context.Context, req admission.Requ
 		return lookupFailed(ctx, err)
 	}
 	vs := validate.MilvusUpgrade(validate.UpgradeChange{Old: old, New: cur, Target: target}, h.policy)
-	return decided(ctx, milvus.MilvusUpgradeKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide(vs, h.policy))
+	return decided(ctx, req, milvus.MilvusUpgradeKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide(vs, h.policy))
 }
 
 // targetOf looks up the Milvus an upgrade names. Only the upgrade's own

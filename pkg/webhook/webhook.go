@@ -158,23 +158,25 @@ func lookupFailed(ctx context.Context, err error) admission.Response {
 }
 
 // decided encodes a decision: a 422 listing every denied field, or an
-// admission with warnings, and audit annotations naming the rules.
-func decided(ctx context.Context, gk schema.GroupKind, name string, d validate.Decision) admission.Response {
+// admission with warnings, and audit annotations naming the rules; it counts
+// and logs it.
+func decided(ctx context.Context, req admission.Request, gk schema.GroupKind, name string, d validate.Decision) admission.Response {
 	var resp admission.Response
-	decision := "allowed"
-	if d.Allowed() {
-		resp = admission.Allowed("")
-		if len(d.Warnings) > 0 {
-			decision = "allowed with warnings"
-		}
-	} else {
-		decision = "denied"
+	decision, audit := DecisionAllowed, "allowed"
+	switch {
+	case !d.Allowed():
+		decision, audit = DecisionDenied, "denied"
 		status := apierrors.NewInvalid(gk, name, d.Errors).ErrStatus
 		resp = admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
+	case len(d.Warnings) > 0:
+		decision, audit = DecisionWarned, "allowed with warnings"
+		resp = admission.Allowed("")
+	default:
+		resp = admission.Allowed("")
 	}
 	resp.Warnings = d.Warnings
-	resp.AuditAnnotations = auditAnnotations(decision, d.Rules)
-	logf.FromContext(ctx).V(1).Info("decided", "decision", decision, "rules", d.Rules)
+	resp.AuditAnnotations = auditAnnotations(audit, d.Rules)
+	record(ctx, req, gk.Kind, name, decision, d.Rules)
 	return resp
 }
 
