@@ -130,7 +130,7 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	if !validate.TrustedIntent(m, m, "", upgrades, r.Policy) {
 		return refuse("the intent annotations are not the plan milvus-admission makes of this Milvus (written by hand, or another MilvusUpgrade is at work)")
 	}
-	up, err := migration.BuildUpgrade(m, in, r.Policy)
+	up, err := migration.BuildUpgrade(m, upgrades, in, r.Policy)
 	if err != nil {
 		return refuse("cannot plan the migration: %v", err)
 	}
@@ -138,7 +138,7 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(up.Object, view); err != nil {
 		return err
 	}
-	if d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: view, Target: m}, r.Policy), r.Policy); !d.Allowed() {
+	if d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: view, Target: m, TargetUpgrades: upgrades}, r.Policy), r.Policy); !d.Allowed() {
 		return refuse("the rules deny it: %v", d.Errors.ToAggregate())
 	}
 	// An empty scheme will do: unstructured objects carry their own kind.

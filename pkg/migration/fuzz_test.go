@@ -30,7 +30,7 @@ func FuzzIntent(f *testing.F) {
 		if !ok || err != nil {
 			return
 		}
-		u, err := BuildUpgrade(m, in, policy.Default())
+		u, err := BuildUpgrade(m, nil, in, policy.Default())
 		if err != nil {
 			return
 		}

@@ -60,6 +60,38 @@ var failedStates = map[string]bool{
 // Failed reports a terminal state short of the target.
 func Failed(state string) bool { return failedStates[state] }
 
+// Finished reports a terminal state: Succeeded or failed.
+func Finished(state string) bool { return state == StateSucceeded || Failed(state) }
+
+// Migrated is the highest targetVersion of the upgrades of m that have
+// Succeeded: its metadata has that version's format, whatever the status says
+// yet (the operator updates the status only once every component is Ready,
+// minutes later in a real cluster).
+func Migrated(m *milvus.Milvus, upgrades []milvus.MilvusUpgrade) (milvus.Version, bool) {
+	var best milvus.Version
+	for _, u := range upgrades {
+		if !u.Targets(m) || u.Status.State != StateSucceeded || u.Spec.Operation == milvus.OperationRollback {
+			continue
+		}
+		if v, err := milvus.ParseVersion(u.Spec.TargetVersion); err == nil && (best.IsZero() || v.Compare(best) > 0) {
+			best = v
+		}
+	}
+	return best, !best.IsZero()
+}
+
+// Running resolves m with a Succeeded upgrade of it counted as running: the
+// greater of the status's version and what an upgrade migrated to. Every
+// rule and every plan reads this, so that a lagging status never makes a
+// second migration of metadata that is already migrated.
+func Running(m *milvus.Milvus, upgrades []milvus.MilvusUpgrade) milvus.Versions {
+	v := m.Resolve()
+	if t, ok := Migrated(m, upgrades); ok && (v.Running.IsZero() || t.Compare(v.Running) > 0) {
+		v.Running = t
+	}
+	return v
+}
+
 // Need is the metadata migration that makes a 2.1.x → 2.2+ change of the
 // global image or version legal (MU-META). validate finds it; this package
 // plans it.
@@ -153,13 +185,13 @@ func IntentOf(m *milvus.Milvus) (in Intent, ok bool, err error) {
 }
 
 // BuildUpgrade is the MilvusUpgrade that executes the intent of m: from the
-// version m runs to the 2.2.x target, its image in m's repository (a private
+// version m runs (Running, with its upgrades) to the 2.2.x target, its image in m's repository (a private
 // registry kept) and the policy's tool image. maxRetry, rollbackIfFailed and
 // operation are left to the defaulting webhook it passes through, like any
 // user's. It copies none of m's labels or annotations: Argo CD's tracking
 // ones would make it a pruning candidate. The caller sets the owner.
-func BuildUpgrade(m *milvus.Milvus, in Intent, p *policy.Policy) (*unstructured.Unstructured, error) {
-	source, err := m.Resolve().RunningVersion()
+func BuildUpgrade(m *milvus.Milvus, upgrades []milvus.MilvusUpgrade, in Intent, p *policy.Policy) (*unstructured.Unstructured, error) {
+	source, err := Running(m, upgrades).RunningVersion()
 	if err != nil {
 		return nil, fmt.Errorf("cannot tell which version Milvus %s/%s runs: %w", m.Namespace, m.Name, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/milvus-admission/milvus-admission/internal/shared"
@@ -310,7 +311,7 @@ func TestBuildUpgrade(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.milvus()
-			u, err := BuildUpgrade(m, intent, p)
+			u, err := BuildUpgrade(m, nil, intent, p)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, u.Object)
 			assert.Equal(t, milvus.MilvusUpgradeKind, u.GroupVersionKind())
@@ -323,14 +324,24 @@ func TestBuildUpgrade(t *testing.T) {
 	}
 	t.Run("an unknown running version is an error", func(t *testing.T) {
 		m := newMilvus("milvusdb/milvus:latest", "")
-		u, err := BuildUpgrade(m, intent, p)
+		u, err := BuildUpgrade(m, nil, intent, p)
 		require.Error(t, err)
 		assert.Nil(t, u)
 		assert.Contains(t, err.Error(), "default/my-release")
 		assert.Contains(t, err.Error(), "latest")
 	})
+	t.Run("a Succeeded upgrade counts as running while the status lags", func(t *testing.T) {
+		m := newMilvus(image2216, "")
+		m.Status.CurrentVersion = "v2.1.4"
+		done := upgrade("by-hand", StateSucceeded)
+		done.Spec.TargetVersion = "v2.2.16"
+		u, err := BuildUpgrade(m, []milvus.MilvusUpgrade{done}, intent, p)
+		require.NoError(t, err)
+		source, _, _ := unstructured.NestedString(u.Object, "spec", "sourceVersion")
+		assert.Equal(t, "v2.2.16", source, "never a second migration from 2.1.4")
+	})
 	t.Run("no image at all is an error", func(t *testing.T) {
-		_, err := BuildUpgrade(newMilvus("", ""), intent, p)
+		_, err := BuildUpgrade(newMilvus("", ""), nil, intent, p)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no image is set")
 	})

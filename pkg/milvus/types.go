@@ -165,6 +165,11 @@ func (u *MilvusUpgrade) TargetNamespace() string {
 	return u.Namespace
 }
 
+// Targets reports whether the upgrade acts on m.
+func (u *MilvusUpgrade) Targets(m *Milvus) bool {
+	return u.Spec.Milvus.Name == m.Name && u.TargetNamespace() == m.Namespace
+}
+
 // Decode reads a JSON (or JSON-compatible) object of the expected kind into
 // out. It rejects another apiVersion/kind with a specific error, so a
 // mis-registered webhook fails loudly instead of judging the wrong object.

@@ -40,6 +40,8 @@ const (
 	MuUpSrc       RuleID = "MU-UP-SRC"       // sourceVersion must be the running version
 	MuUpImmutable RuleID = "MU-UP-IMMUTABLE" // spec is frozen once the operator started
 	MuUpImage     RuleID = "MU-UP-IMAGE"     // targetImage must carry targetVersion
+	MuUpOne       RuleID = "MU-UP-ONE"       // at most one unfinished MilvusUpgrade per Milvus
+	MuUpTarget    RuleID = "MU-UP-TARGET"    // the Milvus named does not exist (yet)
 )
 
 // Rules lists every rule, in the order docs and messages present them.
@@ -49,5 +51,5 @@ var Rules = []RuleID{
 	MuPrerelease, MuDownMode, MuDownMeta, MuDownMinor, MuRuMq,
 	MuSplitMeta, MuTargetUnknown, MuSourceUnknown, MuIntent, MuUpIdentity,
 	MuMetaRange, MuUpVersion, MuUpOrder, MuUpNs, MuUpSrc,
-	MuUpImmutable, MuUpImage,
+	MuUpImmutable, MuUpImage, MuUpOne, MuUpTarget,
 }

@@ -68,7 +68,7 @@ func newMilvusReview(c MilvusChange, p *policy.Policy) *milvusReview {
 	if c.Old == nil {
 		return r // nothing runs yet: only what the new object says by itself
 	}
-	r.old = c.Old.Resolve()
+	r.old = migration.Running(c.Old, c.Upgrades)
 	r.passThrough, r.stranger = operatorPassThrough(c, p)
 	oldG, newG, running := r.old.Global, r.cur.Global, r.old.Running
 	if changed(oldG, newG) {
@@ -517,7 +517,7 @@ func operatorPassThrough(c MilvusChange, p *policy.Policy) (pass, stranger bool)
 func (c MilvusChange) upgrades() []milvus.MilvusUpgrade {
 	var out []milvus.MilvusUpgrade
 	for _, u := range c.Upgrades {
-		if u.Spec.Milvus.Name == c.New.Name && u.TargetNamespace() == c.New.Namespace {
+		if u.Targets(c.New) {
 			out = append(out, u)
 		}
 	}

@@ -72,6 +72,7 @@ func proxyImage(image string) milvusOpt {
 func upgradeNamed(name, state string) milvus.MilvusUpgrade {
 	u := upgradeTo(repo+"v2.2.16", "")
 	u.Name = name
+	u.Spec.SourceVersion, u.Spec.TargetVersion = "v2.1.4", "v2.2.16"
 	u.Status.State = state
 	return u
 }
@@ -176,6 +177,15 @@ func TestMilvusRules(t *testing.T) {
 				}()},
 			want: field.ErrorList{
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+			}},
+		{name: "legal: a Succeeded upgrade counts as running while the status lags (never a second migration)",
+			old: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.4.23"),
+			upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "Succeeded")}},
+		{name: "MU-META: a rolled-back upgrade does not count as running",
+			old: newMilvus(repo+"v2.1.4", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.2.16"),
+			upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "RollbackedSucceeded")},
+			want: field.ErrorList{
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
 			}},
 		// MU-ROLLING
 		{name: "MU-ROLLING: from 2.2.0 the coordinators restart", old: newMilvus(repo + "v2.2.0"), new: newMilvus(repo + "v2.4.23"),

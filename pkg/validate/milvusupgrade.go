@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
@@ -18,6 +19,9 @@ type UpgradeChange struct {
 	// Target is the Milvus the upgrade names, from the informer cache; nil
 	// when it does not exist (yet).
 	Target *milvus.Milvus
+	// TargetUpgrades are the MilvusUpgrades of Target, this one included
+	// when it is stored; from the informer cache.
+	TargetUpgrades []milvus.MilvusUpgrade
 }
 
 // MilvusUpgrade judges a CREATE (Old nil) or UPDATE of a MilvusUpgrade with
@@ -141,7 +145,7 @@ func muUpSrc(r *upgradeReview) []Violation {
 	if r.started || r.srcErr != nil || r.Target == nil {
 		return nil
 	}
-	running, err := r.Target.Resolve().RunningVersion()
+	running, err := migration.Running(r.Target, r.TargetUpgrades).RunningVersion()
 	if err != nil || running.Compare(r.src) == 0 {
 		return nil
 	}
@@ -207,4 +211,39 @@ func muUpImmutable(r *upgradeReview) []Violation {
 			Short: "spec is immutable once the upgrade started"})
 	}
 	return vs
+}
+
+// muUpOne (MU-UP-ONE): the operator has no guard against two upgrades of
+// one Milvus; both would stop it, back up and migrate the same metadata. A
+// MilvusUpgrade that has not started may not join an unfinished one.
+func muUpOne(r *upgradeReview) []Violation {
+	if r.started || r.Target == nil {
+		return nil
+	}
+	for _, u := range r.TargetUpgrades {
+		if u.Name == r.New.Name || !u.Targets(r.Target) || migration.Finished(u.Status.State) {
+			continue
+		}
+		state := "not started yet"
+		if u.Status.State != "" {
+			state = "state " + u.Status.State
+		}
+		return []Violation{{Rule: policy.MuUpOne, Err: field.Forbidden(milvus.SpecPath.Child("milvus", "name"),
+			fmt.Sprintf("MilvusUpgrade %s/%s already works on Milvus %s (%s); two upgrades would migrate the same metadata. Wait until it has finished, or delete it if it has not started", u.Namespace, u.Name, r.Target.Name, state)),
+			Short: "MilvusUpgrade " + u.Name + " already works on this Milvus"}}
+	}
+	return nil
+}
+
+// muUpTarget (MU-UP-TARGET): GitOps may apply an upgrade before its Milvus;
+// the operator then retries (condition GetMilvusFailed) until the Milvus
+// exists, and MU-UP-SRC could not compare the source version.
+func muUpTarget(r *upgradeReview) []Violation {
+	name := r.New.Spec.Milvus.Name
+	if r.started || r.Target != nil || name == "" || r.New.TargetNamespace() != r.New.Namespace {
+		return nil
+	}
+	return []Violation{{Rule: policy.MuUpTarget, Err: field.Invalid(milvus.SpecPath.Child("milvus", "name"), name,
+		fmt.Sprintf("Milvus %s/%s does not exist (yet): the operator retries until it does, and sourceVersion could not be checked against what it runs", r.New.Namespace, name)),
+		Short: "Milvus " + name + " does not exist (yet); sourceVersion not checked"}}
 }

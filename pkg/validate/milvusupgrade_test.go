@@ -42,13 +42,39 @@ func operation(op string) upgradeOpt {
 }
 
 func TestMilvusUpgradeRules(t *testing.T) {
+	// unverified is a Milvus that exists but reports no verifiable version,
+	// the target of every row that names none, so MU-UP-SRC stays out of rows
+	// about other rules.
+	unverified := newMilvus(repo + "latest")
 	tests := []struct {
 		name     string
 		old, new *milvus.MilvusUpgrade
 		target   *milvus.Milvus
+		missing  bool // the Milvus does not exist
+		upgrades []milvus.MilvusUpgrade
 		want     field.ErrorList
 	}{
 		{name: "legal: 2.1.4 to 2.2.16", new: newUpgrade("v2.1.4", "v2.2.16")},
+		// MU-UP-TARGET
+		{name: "MU-UP-TARGET: the Milvus does not exist (yet)", new: newUpgrade("v2.1.4", "v2.2.16"), missing: true,
+			want: field.ErrorList{
+				field.Invalid(milvus.SpecPath.Child("milvus", "name"), "my-release", "[MU-UP-TARGET] Milvus default/my-release does not exist (yet): the operator retries until it does, and sourceVersion could not be checked against what it runs"),
+			}},
+		// MU-UP-ONE
+		{name: "MU-UP-ONE: another upgrade of the Milvus is unfinished", new: newUpgrade("v2.1.4", "v2.2.16"),
+			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, "")},
+			want: field.ErrorList{
+				field.Forbidden(milvus.SpecPath.Child("milvus", "name"), "[MU-UP-ONE] MilvusUpgrade default/"+planned+" already works on Milvus my-release (not started yet); two upgrades would migrate the same metadata. Wait until it has finished, or delete it if it has not started"),
+			}},
+		{name: "legal: the other upgrades failed, or are of another Milvus, or this one (Succeeded ones: the MU-UP-SRC row)", old: newUpgrade("v2.1.4", "v2.2.15"), new: newUpgrade("v2.1.4", "v2.2.16"),
+			upgrades: []milvus.MilvusUpgrade{upgradeNamed("failed", "RollbackFailed"), upgradeNamed("my-release-upgrade", ""),
+				func() milvus.MilvusUpgrade { u := upgradeNamed("other", "BackupMeta"); u.Spec.Milvus.Name = "other"; return u }()}},
+		// MU-UP-SRC counts a Succeeded upgrade as running
+		{name: "MU-UP-SRC: a second migration while the status lags behind a success", new: newUpgrade("v2.1.4", "v2.2.16"),
+			target: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), upgrades: []milvus.MilvusUpgrade{upgradeNamed("first", "Succeeded")},
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.2.16, not v2.1.4; set sourceVersion to v2.2.16"),
+			}},
 		{name: "legal: the operator's sample, 2.1.4 to 2.2.0", new: newUpgrade("v2.1.4", "v2.2.0")},
 		// MU-META-RANGE
 		{name: "MU-META-RANGE: target past 2.2 (the seed's own example)", new: newUpgrade("v2.1.4", "v2.4.23"),
@@ -128,7 +154,11 @@ func TestMilvusUpgradeRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := MilvusUpgrade(UpgradeChange{Old: tc.old, New: tc.new, Target: tc.target}, policy.Default())
+			target := tc.target
+			if target == nil && !tc.missing {
+				target = unverified
+			}
+			got := MilvusUpgrade(UpgradeChange{Old: tc.old, New: tc.new, Target: target, TargetUpgrades: tc.upgrades}, policy.Default())
 			assert.Equal(t, tc.want, denials(got))
 			for _, v := range got {
 				assert.NotEmpty(t, v.Err.Detail)

@@ -40,4 +40,6 @@ var rules = []rule{
 	{id: policy.MuUpSrc, upgrade: muUpSrc},
 	{id: policy.MuUpImmutable, upgrade: muUpImmutable},
 	{id: policy.MuUpImage, upgrade: muUpImage},
+	{id: policy.MuUpOne, upgrade: muUpOne},
+	{id: policy.MuUpTarget, upgrade: muUpTarget},
 }

@@ -97,7 +97,7 @@ func TestOffRulesAreNotRun(t *testing.T) {
 	vs := Milvus(MilvusChange{Old: newMilvus(repo + "v2.1.4"), New: newMilvus(repo + "v2.4.23")}, p)
 	assert.Empty(t, vs)
 	vs = MilvusUpgrade(UpgradeChange{New: newUpgrade("v2.1.4", "v2.1.0")}, p)
-	assert.Equal(t, []policy.RuleID{policy.MuMetaRange}, rulesOf(vs))
+	assert.Equal(t, []policy.RuleID{policy.MuMetaRange, policy.MuUpTarget}, rulesOf(vs), "no MU-UP-ORDER")
 }
 
 func rulesOf(vs []Violation) []policy.RuleID {

@@ -33,7 +33,14 @@ func (h *handlers) validateMilvusUpgrade(ctx context.Context, req admission.Requ
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	vs := validate.MilvusUpgrade(validate.UpgradeChange{Old: old, New: cur, Target: target}, h.policy)
+	change := validate.UpgradeChange{Old: old, New: cur, Target: target}
+	if target != nil {
+		// MU-UP-ONE and MU-UP-SRC read the other upgrades of that Milvus.
+		if change.TargetUpgrades, err = h.lookup.UpgradesFor(ctx, target.Namespace, target.Name); err != nil {
+			return lookupFailed(ctx, err)
+		}
+	}
+	vs := validate.MilvusUpgrade(change, h.policy)
 	return decided(ctx, req, milvus.MilvusUpgradeKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide(vs, h.policy))
 }
 
