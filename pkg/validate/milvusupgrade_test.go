@@ -68,7 +68,11 @@ func TestMilvusUpgradeRules(t *testing.T) {
 			}},
 		{name: "legal: the other upgrades failed, or are of another Milvus, or this one (Succeeded ones: the MU-UP-SRC row)", old: newUpgrade("v2.1.4", "v2.2.15"), new: newUpgrade("v2.1.4", "v2.2.16"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed("failed", "RollbackFailed"), upgradeNamed("my-release-upgrade", ""),
-				func() milvus.MilvusUpgrade { u := upgradeNamed("other", "BackupMeta"); u.Spec.Milvus.Name = "other"; return u }()}},
+				func() milvus.MilvusUpgrade {
+					u := upgradeNamed("other", "BackupMeta")
+					u.Spec.Milvus.Name = "other"
+					return u
+				}()}},
 		// MU-UP-SRC counts a Succeeded upgrade as running
 		{name: "MU-UP-SRC: a second migration while the status lags behind a success", new: newUpgrade("v2.1.4", "v2.2.16"),
 			target: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), upgrades: []milvus.MilvusUpgrade{upgradeNamed("first", "Succeeded")},
