@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,7 +81,11 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		return ctrl.Result{}, nil
 	}
 	if !ok {
-		return ctrl.Result{}, r.cancelUnstarted(ctx, obj)
+		upgrades, err := webhook.CacheLookup{Reader: r.Client}.UpgradesFor(ctx, m.Namespace, m.Name)
+		if err == nil {
+			_, err = r.deleteUnstarted(ctx, obj, m, "", upgrades, "the Milvus no longer asks for the change")
+		}
+		return ctrl.Result{}, err
 	}
 
 	up := newObject(milvus.MilvusUpgradeKind.Kind)
@@ -130,6 +133,13 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	if !validate.TrustedIntent(m, m, "", upgrades, r.Policy) {
 		return refuse("the intent annotations are not the plan milvus-admission makes of this Milvus (written by hand, or another MilvusUpgrade is at work)")
 	}
+	// Git retargeted before the operator started: the plan we generated
+	// before gives way to this one. Delete it first, so that the two never
+	// exist at once (MU-UP-ONE).
+	why := fmt.Sprintf("the Milvus now asks for %s (MilvusUpgrade %s)", requested(in), in.UpgradeName)
+	if upgrades, err = r.deleteUnstarted(ctx, owner, m, in.UpgradeName, upgrades, why); err != nil {
+		return err
+	}
 	up, err := migration.BuildUpgrade(m, upgrades, in, r.Policy)
 	if err != nil {
 		return refuse("cannot plan the migration: %v", err)
@@ -162,27 +172,27 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	return nil
 }
 
-// cancelUnstarted deletes generated MilvusUpgrades of a Milvus that no longer
-// asks for them, as long as the operator has not started them.
-func (r *Migration) cancelUnstarted(ctx context.Context, owner *unstructured.Unstructured) error {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
-	if err := r.Client.List(ctx, list, client.InNamespace(owner.GetNamespace()), client.MatchingLabels{migration.LabelManagedBy: migration.ManagedBy}); err != nil {
-		return err
-	}
-	for i := range list.Items {
-		up := &list.Items[i]
-		state, _, _ := unstructured.NestedString(up.Object, "status", "state")
-		if state != "" || !metav1.IsControlledBy(up, owner) {
+// deleteUnstarted deletes the upgrades generated for m that the operator has
+// not started, except the one named keep, and returns upgrades without them.
+// why ends the Event: why the Milvus no longer asks for them.
+func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, keep string, upgrades []milvus.MilvusUpgrade, why string) ([]milvus.MilvusUpgrade, error) {
+	kept := upgrades[:0:0]
+	for i := range upgrades {
+		u := &upgrades[i]
+		if u.Name == keep || !migration.Replaceable(u, m) {
+			kept = append(kept, *u)
 			continue
 		}
-		if err := r.Client.Delete(ctx, up, client.Preconditions{UID: ptr.To(up.GetUID())}); client.IgnoreNotFound(err) != nil {
-			return err
+		stale := newObject(milvus.MilvusUpgradeKind.Kind)
+		stale.SetNamespace(u.Namespace)
+		stale.SetName(u.Name)
+		if err := r.Client.Delete(ctx, stale, client.Preconditions{UID: ptr.To(u.UID)}); client.IgnoreNotFound(err) != nil {
+			return nil, err
 		}
-		r.Events.Eventf(owner, up, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
-			"deleted MilvusUpgrade %s before the operator started it: the Milvus no longer asks for the change", up.GetName())
+		r.Events.Eventf(owner, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
+			"deleted MilvusUpgrade %s before the operator started it: %s", u.Name, why)
 	}
-	return nil
+	return kept, nil
 }
 
 // clearIntent removes the intent annotations with a merge patch.

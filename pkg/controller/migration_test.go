@@ -374,3 +374,36 @@ func TestReconcileTrustsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Git retargeted before the operator started: the plan we generated gives
+// way to the new one (deleted first, so the two never coexist); a started
+// upgrade is never touched.
+func TestReconcileReplacesAnUnstartedPlan(t *testing.T) {
+	retargeted := map[string]string{
+		migration.AnnotationRequestedImage:  "registry.internal:5000/milvusdb/milvus:v2.2.5",
+		migration.AnnotationPlannedUpgrade:  "my-release-migrate-v2-2-5",
+		migration.AnnotationMigrationTarget: "v2.2.5",
+	}
+	t.Run("unstarted: replaced", func(t *testing.T) {
+		f := newFixture(newMilvusObj("my-release", milvusUID, retargeted), generated(plannedName, "my-release", milvusUID, ""))
+		f.reconcile(t, releaseKey)
+		var names []string
+		for _, u := range f.upgrades(t) {
+			names = append(names, u.GetName())
+		}
+		assert.Equal(t, []string{"my-release-migrate-v2-2-5"}, names)
+		evs := f.drain()
+		require.Len(t, evs, 2)
+		assert.Contains(t, evs[0], "Normal "+ReasonCancelled+" deleted MilvusUpgrade "+plannedName+" before the operator started it: the Milvus now asks for registry.internal:5000/milvusdb/milvus:v2.2.5")
+		assert.Contains(t, evs[1], "Normal "+ReasonPlanned+" created MilvusUpgrade my-release-migrate-v2-2-5")
+	})
+	t.Run("started: kept, nothing created", func(t *testing.T) {
+		f := newFixture(newMilvusObj("my-release", milvusUID, retargeted), generated(plannedName, "my-release", milvusUID, "BackupMeta"))
+		f.reconcile(t, releaseKey)
+		require.Len(t, f.upgrades(t), 1)
+		assert.Equal(t, plannedName, f.upgrades(t)[0].GetName())
+		evs := f.drain()
+		require.Len(t, evs, 1)
+		assert.Contains(t, evs[0], "Warning "+ReasonInvalid)
+	})
+}

@@ -63,6 +63,12 @@ func Failed(state string) bool { return failedStates[state] }
 // Finished reports a terminal state: Succeeded or failed.
 func Finished(state string) bool { return state == StateSucceeded || Failed(state) }
 
+// Replaceable reports a MilvusUpgrade this package generated for m that the
+// operator has not started: a new plan may replace it (git retargeted).
+func Replaceable(u *milvus.MilvusUpgrade, m *milvus.Milvus) bool {
+	return u.Status.State == "" && u.Labels[LabelManagedBy] == ManagedBy && metav1.IsControlledBy(u, m)
+}
+
 // Migrated is the highest targetVersion of the upgrades of m that have
 // Succeeded: its metadata has that version's format, whatever the status says
 // yet (the operator updates the status only once every component is Ready,

@@ -102,8 +102,9 @@ func Notice(rule policy.RuleID, field, short string) string {
 
 // HeldMigration is the migration the defaulting webhook holds an update for:
 // MU-META's action is generate, MU-META fired only at the global image or
-// version, and no rule that blocks a migration (MU-META-FAILED, MU-META-BUSY)
-// denies. Otherwise nil, and the validating webhook denies the update.
+// version, and no rule that keeps a migration from completing (MU-META-FAILED,
+// MU-META-BUSY, MU-SPLIT-META) denies. Otherwise nil, and the validating
+// webhook denies the update with those rules' messages.
 func HeldMigration(vs []Violation, p *policy.Policy) *migration.Need {
 	if p.ActionFor(policy.MuMeta) != policy.Generate {
 		return nil
@@ -116,7 +117,10 @@ func HeldMigration(vs []Violation, p *policy.Policy) *migration.Need {
 				return nil // a component override alone: no plan covers it
 			}
 			need = v.Migration
-		case policy.MuMetaFailed, policy.MuMetaBusy:
+		case policy.MuMetaFailed, policy.MuMetaBusy, policy.MuSplitMeta:
+			// The plan could not complete: the operator's write of the
+			// target image would leave a component on 2.1 (MU-SPLIT-META),
+			// or another upgrade is at work. Deny up front instead.
 			if a := p.ActionFor(v.Rule); a != policy.Warn && a != policy.Off {
 				return nil
 			}

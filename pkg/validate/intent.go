@@ -80,9 +80,16 @@ func replayHold(old, cur *milvus.Milvus, user string, upgrades []milvus.MilvusUp
 	asked := *cur
 	asked.Spec.Components.Image, asked.Spec.Components.Version = in.RequestedImage, in.RequestedVersion
 	r := newMilvusReview(MilvusChange{Old: old, New: &asked, User: user, Upgrades: upgrades}, p)
-	vs := append(append(muMeta(r), muMetaFailed(r)...), muMetaBusy(r)...)
+	var vs []Violation
+	for _, rule := range holdRules {
+		vs = append(vs, rule(r)...)
+	}
 	return migration.PlanFor(old, &asked, HeldMigration(vs, p))
 }
+
+// holdRules are the rules HeldMigration reads: MU-META and those that keep a
+// migration from completing.
+var holdRules = []func(*milvusReview) []Violation{muMeta, muMetaFailed, muMetaBusy, muSplitMeta}
 
 // trusted reports that cur is held as plan says, with plan's intent.
 func trusted(plan *migration.Plan, cur *milvus.Milvus) bool {

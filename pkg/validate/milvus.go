@@ -234,14 +234,16 @@ func muMetaFailed(r *milvusReview) []Violation {
 }
 
 // muMetaBusy (MU-META-BUSY): with MU-META generating, another MilvusUpgrade
-// is at work on this Milvus; a second migration must wait for it.
+// is at work on this Milvus; a second migration must wait for it. A plan we
+// generated that has not started is not at work: the new plan replaces it.
 func muMetaBusy(r *milvusReview) []Violation {
 	if r.planned == nil {
 		return nil
 	}
 	name := migration.UpgradeName(r.New.Name, r.planned.Target)
 	for _, u := range r.upgrades() {
-		if u.Name != name && u.Status.State != migration.StateSucceeded && !migration.Failed(u.Status.State) {
+		// A pending plan of ours is replaced by this one (git retargeted).
+		if u.Name != name && !migration.Finished(u.Status.State) && !migration.Replaceable(&u, r.New) {
 			g := r.cur.Global
 			state := "not started yet"
 			if u.Status.State != "" {
@@ -428,8 +430,8 @@ func muRuMq(r *milvusReview) []Violation {
 // metadata store.
 func muSplitMeta(r *milvusReview) []Violation {
 	global := r.cur.Global
-	if !global.Known() {
-		return nil
+	if !global.Known() || r.passThrough {
+		return nil // the operator executing an upgrade is never stopped half-way
 	}
 	var vs []Violation
 	for _, e := range r.cur.Components {

@@ -6,7 +6,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -105,6 +108,7 @@ func TestMilvusRules(t *testing.T) {
 		old, new *milvus.Milvus // old nil: CREATE
 		user     string
 		upgrades []milvus.MilvusUpgrade
+		uid      types.UID // of the Milvus, for ownerReferences
 		want     field.ErrorList
 	}{
 		// MU-MAJOR
@@ -167,6 +171,17 @@ func TestMilvusRules(t *testing.T) {
 			want: field.ErrorList{
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META-BUSY] MilvusUpgrade default/by-hand already works on this Milvus (state BackupMeta); let it finish, or delete it, before changing the image"),
+			}},
+		{name: "MU-META only: a pending plan of ours for another target gives way (git retargeted)", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.5"),
+			upgrades: []milvus.MilvusUpgrade{func() milvus.MilvusUpgrade {
+				u := upgradeNamed(planned, "")
+				u.Labels = map[string]string{migration.LabelManagedBy: migration.ManagedBy}
+				u.OwnerReferences = []metav1.OwnerReference{{Kind: "Milvus", Name: "my-release", UID: "uid-1", Controller: ptr.To(true)}}
+				return u
+			}()},
+			uid: "uid-1",
+			want: field.ErrorList{
+				field.Invalid(milvus.ImagePath, repo+"v2.2.5", "[MU-META] v2.1.4 → v2.2.5 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.5"),
 			}},
 		{name: "MU-META only: the planned upgrade pending, others finished", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, ""), upgradeNamed("old-ok", "Succeeded"), upgradeNamed("old-bad", "RollbackFailed"),
@@ -319,6 +334,7 @@ func TestMilvusRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.new.UID = tc.uid
 			got := Milvus(MilvusChange{Old: tc.old, New: tc.new, User: tc.user, Upgrades: tc.upgrades}, policy.Default())
 			assert.Equal(t, tc.want, denials(got))
 			for _, v := range got {
@@ -424,6 +440,8 @@ func TestHeldMigration(t *testing.T) {
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, "BakupMetaFailed")}},
 		{name: "another upgrade at work", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"), policy: generate,
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "")}},
+		{name: "a component pinned to 2.1 would be left behind: denied up front, not held",
+			old: newMilvus(repo+"v2.1.4", proxyImage(repo+"v2.1.4")), new: newMilvus(repo+"v2.4.23", proxyImage(repo+"v2.1.4")), policy: generate},
 		{name: "another upgrade at work, MU-META-BUSY only warns", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			policy: parse("rules: {MU-META-BUSY: warn}"), upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "")}, want: to2423},
 	}

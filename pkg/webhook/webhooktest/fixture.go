@@ -171,11 +171,11 @@ func milvusSpec(image string, i int) map[string]any {
 				"inCluster": map[string]any{
 					"deletionPolicy": "Retain", "pvcDeletion": false,
 					"values": map[string]any{
-						"components":  map[string]any{"autorecovery": true, "bookkeeper": true, "broker": true, "proxy": true, "zookeeper": true, "pulsar_manager": false},
-						"zookeeper":   map[string]any{"replicaCount": int64(3), "resources": resources("300m", "1Gi"), "volumes": map[string]any{"data": map[string]any{"size": "20Gi"}}},
-						"bookkeeper":  map[string]any{"replicaCount": int64(3), "resources": resources("1", "4Gi"), "volumes": map[string]any{"journal": map[string]any{"size": "100Gi"}, "ledgers": map[string]any{"size": "200Gi"}}},
-						"broker":      map[string]any{"replicaCount": int64(2), "resources": resources("1", "4Gi"), "configData": map[string]any{"backlogQuotaDefaultLimitGB": "8", "defaultRetentionTimeInMinutes": "10080"}},
-						"proxy":       map[string]any{"replicaCount": int64(2), "resources": resources("500m", "1Gi")},
+						"components":   map[string]any{"autorecovery": true, "bookkeeper": true, "broker": true, "proxy": true, "zookeeper": true, "pulsar_manager": false},
+						"zookeeper":    map[string]any{"replicaCount": int64(3), "resources": resources("300m", "1Gi"), "volumes": map[string]any{"data": map[string]any{"size": "20Gi"}}},
+						"bookkeeper":   map[string]any{"replicaCount": int64(3), "resources": resources("1", "4Gi"), "volumes": map[string]any{"journal": map[string]any{"size": "100Gi"}, "ledgers": map[string]any{"size": "200Gi"}}},
+						"broker":       map[string]any{"replicaCount": int64(2), "resources": resources("1", "4Gi"), "configData": map[string]any{"backlogQuotaDefaultLimitGB": "8", "defaultRetentionTimeInMinutes": "10080"}},
+						"proxy":        map[string]any{"replicaCount": int64(2), "resources": resources("500m", "1Gi")},
 						"autorecovery": map[string]any{"resources": resources("100m", "512Mi")},
 					},
 				},
