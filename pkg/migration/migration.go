@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -259,7 +261,7 @@ func Decide(old, cur *milvus.Milvus, need *Need, upgrades []milvus.MilvusUpgrade
 		return Outcome{Field: "metadata.annotations", Note: "ignoring a malformed migration intent: " + err.Error()}
 	}
 	unchanged := old != nil && old.Spec.Components.Image == cur.Spec.Components.Image && old.Spec.Components.Version == cur.Spec.Components.Version
-	if !ok || !unchanged || req.ByOperator || !revertedInGit(cur, in, req.Applier) {
+	if !ok || !unchanged || req.ByOperator || ownershipOnly(old, cur) || !revertedInGit(old, cur, in, req.Applier) {
 		return Outcome{}
 	}
 	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" {
@@ -270,23 +272,24 @@ func Decide(old, cur *milvus.Milvus, need *Need, upgrades []milvus.MilvusUpgrade
 	return Outcome{Cancel: true, Field: milvus.ImagePath.String(), Note: fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}
 }
 
-// revertedInGit reports that what git applies no longer asks for the
-// requested image:
+// revertedInGit reports that an apply in this request no longer asks for
+// the requested image; no other write can revert:
 //   - a server-side apply (Flux, Argo CD with server-side apply) whose field
 //     manager owns the image field: the image in the object is the one it
 //     applied;
-//   - kubectl's client-side apply configuration (the last-applied annotation,
-//     as Argo CD and kubectl apply write it) names another image.
+//   - a client-side apply (kubectl apply, Argo CD): it rewrites kubectl's
+//     last-applied annotation, and the new one names another image. A write
+//     that leaves the annotation as it was (kubectl label, annotate, patch,
+//     edit) applied nothing, however stale the annotation is.
 //
-// A kubectl edit or label is neither, and does not cancel. The API server
-// re-invoking this webhook on its own hold of a client-side apply still finds
-// the requested image in the last-applied annotation.
-func revertedInGit(cur *milvus.Milvus, in Intent, applier string) bool {
+// The API server re-invoking this webhook on its own hold of a client-side
+// apply still finds the requested image in the last-applied annotation.
+func revertedInGit(old, cur *milvus.Milvus, in Intent, applier string) bool {
 	if applier != "" && appliesImage(cur, applier) {
 		return cur.Spec.Components.Image != in.RequestedImage || cur.Spec.Components.Version != in.RequestedVersion
 	}
 	last := cur.Annotations[lastApplied]
-	if last == "" {
+	if last == "" || last == old.Annotations[lastApplied] {
 		return false
 	}
 	var applied milvus.Milvus
@@ -294,6 +297,14 @@ func revertedInGit(cur *milvus.Milvus, in Intent, applier string) bool {
 		return false
 	}
 	return applied.Spec.Components.Image != in.RequestedImage || applied.Spec.Components.Version != in.RequestedVersion
+}
+
+// ownershipOnly reports a write that changes nothing but managedFields:
+// the ownership PATCH kubectl sends after a server-side apply takes over
+// from client-side apply (--force-conflicts). It applies nothing.
+func ownershipOnly(old, cur *milvus.Milvus) bool {
+	return !reflect.DeepEqual(old.ManagedFields, cur.ManagedFields) &&
+		reflect.DeepEqual(old.Spec, cur.Spec) && maps.Equal(old.Labels, cur.Labels) && maps.Equal(old.Annotations, cur.Annotations)
 }
 
 // appliesImage reports that the server-side apply manager owns

@@ -431,6 +431,11 @@ func appliedBy(m *milvus.Milvus, manager string, op metav1.ManagedFieldsOperatio
 	return m
 }
 
+func withLabel(m *milvus.Milvus) *milvus.Milvus {
+	m.Labels = map[string]string{"team": "search"}
+	return m
+}
+
 func TestDecideCancel(t *testing.T) {
 	held := func() *milvus.Milvus { return withAnnotations(newMilvus(image214, ""), intentFor()) }
 	// reverted is held, after a kubectl apply of a manifest back on 2.1.4.
@@ -453,7 +458,16 @@ func TestDecideCancel(t *testing.T) {
 		{name: "git reverted, planned upgrade not started: cancel",
 			old: held(), cur: reverted(image214), upgrades: []milvus.MilvusUpgrade{upgrade(planned, "")}, cancel: true},
 		{name: "server-side apply by the image's field manager, back on the held image: cancel",
-			old: held(), cur: appliedBy(held(), "flux", metav1.ManagedFieldsOperationApply), applier: "flux", cancel: true},
+			old:     appliedBy(held(), "flux", metav1.ManagedFieldsOperationApply),
+			cur:     appliedBy(held(), "flux", metav1.ManagedFieldsOperationApply),
+			applier: "flux", cancel: true},
+		{name: "kubectl label over a stale last-applied configuration (held by kubectl patch): no cancel",
+			old: reverted(image214), cur: withLabel(reverted(image214)), applier: "kubectl-label"},
+		{name: "kubectl annotate / patch / edit, stale last-applied: no cancel",
+			old: reverted(image214), cur: reverted(image214), applier: "kubectl-patch"},
+		{name: "the ownership PATCH after a server-side takeover (--force-conflicts): no cancel",
+			old: appliedBy(reverted(image214), "kubectl-client-side-apply", metav1.ManagedFieldsOperationUpdate),
+			cur: appliedBy(reverted(image214), "kubectl", metav1.ManagedFieldsOperationApply), applier: "kubectl"},
 		{name: "server-side apply by a manager that does not own the image: no cancel",
 			old: held(), cur: appliedBy(held(), "someone", metav1.ManagedFieldsOperationApply), applier: "flux"},
 		{name: "an update (not an apply) by the image's manager: no cancel",
