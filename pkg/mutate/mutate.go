@@ -6,7 +6,8 @@
 // Defaults only add what is absent: a value the user set — false and 0
 // included — is never overwritten. The two generation patches do more, and
 // only to the fields they own: Hold replaces the global image and version
-// with the held ones and records the intent annotations; Cancel removes them.
+// with the held ones and records the intent annotations; Cancel removes them;
+// Version moves a version pin along with the operator's image hand-off.
 package mutate
 
 import (
@@ -72,6 +73,14 @@ func Hold(obj map[string]any, plan *migration.Plan) ([]jsonpatch.Operation, erro
 	for _, key := range migration.IntentAnnotations {
 		p.set(plan.Annotations()[key], "metadata", "annotations", key)
 	}
+	return p.ops, p.err
+}
+
+// Version sets spec.components.version to version; used only where the
+// field is already set (the operator's hand-off, validate.HandOffVersion).
+func Version(obj map[string]any, version string) ([]jsonpatch.Operation, error) {
+	p := patcher{root: obj}
+	p.set(version, "spec", "components", "version")
 	return p.ops, p.err
 }
 

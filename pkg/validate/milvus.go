@@ -486,33 +486,63 @@ func waypointFor(t, waypoint milvus.Version) milvus.Version {
 }
 
 // operatorPassThrough reports an image write that executes a MilvusUpgrade
-// of this Milvus (MU-UP-FLOW), which MU-META, MU-DOWN-META and MU-DOWN-MODE
-// let through:
+// of this Milvus (MU-UP-FLOW), which MU-META, MU-DOWN-META, MU-DOWN-MODE and
+// MU-SPLIT-META let through; stranger, that an identity the policy does not
+// list made it. See handOff.
+func operatorPassThrough(c MilvusChange, p *policy.Policy) (pass, stranger bool) {
+	u, _, stranger := handOff(c, p)
+	return u != nil, stranger
+}
+
+// handOff finds the MilvusUpgrade whose image this write sets:
 //   - a configured operator identity writes an upgrade's targetImage, or its
 //     status.sourceImage on rollback;
 //   - anyone writes the image an upgrade past its metadata step hands over:
 //     targetImage in NewVersionStarting or Succeeded, sourceImage in
 //     RollbackOldVersionStarting or RollbackedSucceeded. The metadata already
 //     has that image's format, so holding the old image back would run old
-//     binaries on it; a misconfigured operator identity must not do that.
+//     binaries on it; a misconfigured operator identity must not do that
+//     (stranger reports this case by an identity the policy does not list).
 //
-// stranger reports the second case by an identity the policy does not list.
-func operatorPassThrough(c MilvusChange, p *policy.Policy) (pass, stranger bool) {
+// rollback reports that the image is the upgrade's source image.
+func handOff(c MilvusChange, p *policy.Policy) (u *milvus.MilvusUpgrade, rollback, stranger bool) {
 	image := c.New.Spec.Components.Image
 	if image == "" {
-		return false, false
+		return nil, false, false
 	}
 	operator := p.IsOperator(c.User)
-	for _, u := range c.upgrades() {
+	ups := c.upgrades()
+	for i := range ups {
+		u, state := &ups[i], ups[i].Status.State
+		target, source := image == u.Spec.TargetImage, image == u.Status.SourceImage
 		switch {
-		case operator && (image == u.Spec.TargetImage || image == u.Status.SourceImage):
-			return true, false
-		case image == u.Spec.TargetImage && (u.Status.State == migration.StateNewVersionStarting || u.Status.State == migration.StateSucceeded),
-			image == u.Status.SourceImage && (u.Status.State == migration.StateRollbackOldVersionStarting || u.Status.State == migration.StateRollbackSucceeded):
-			return true, !operator
+		case operator && (target || source):
+			return u, !target, false
+		case target && (state == migration.StateNewVersionStarting || state == migration.StateSucceeded),
+			source && (state == migration.StateRollbackOldVersionStarting || state == migration.StateRollbackSucceeded):
+			return u, !target, !operator
 		}
 	}
-	return false, false
+	return nil, false, false
+}
+
+// HandOffVersion is the version the operator's hand-off write carries (see
+// handOff): the upgrade's targetVersion, or its sourceVersion on rollback;
+// "" when the write is no hand-off. The operator writes only the image, so a
+// Milvus pinned by spec.components.version gets that version with it.
+func HandOffVersion(c MilvusChange, p *policy.Policy) string {
+	if c.Old == nil {
+		return ""
+	}
+	u, rollback, _ := handOff(c, p)
+	switch {
+	case u == nil:
+		return ""
+	case rollback:
+		return u.Spec.SourceVersion
+	default:
+		return u.Spec.TargetVersion
+	}
 }
 
 // upgrades are the MilvusUpgrades that act on this Milvus.

@@ -218,3 +218,49 @@ func TestValidateMilvusGenerateDenies(t *testing.T) {
 		assert.True(t, r.Allowed, "%v", r.Result)
 	})
 }
+
+// A Milvus pinned by spec.components.version converges like one pinned by
+// the tag: the operator writes only the target image, the defaulter moves the
+// pin with it, and the next sync of the same manifest is a rolling upgrade.
+func TestVersionPinConverges(t *testing.T) {
+	pinned := func(image, version string, ann map[string]string) string {
+		meta := map[string]any{"name": "my-release", "namespace": "default", "uid": "uid-1"}
+		if ann != nil {
+			meta["annotations"] = ann
+		}
+		raw, err := json.Marshal(map[string]any{"apiVersion": "milvus.io/v1beta1", "kind": "Milvus", "metadata": meta,
+			"spec": map[string]any{"components": map[string]any{"image": image, "version": version, "imageUpdateMode": "rollingUpgrade"}}})
+		require.NoError(t, err)
+		return string(raw)
+	}
+	const custom214, custom2423 = "registry.internal/milvus:build-7a1", "registry.internal/milvus:build-9c3"
+	ann := map[string]string{
+		migration.AnnotationRequestedImage: custom2423, migration.AnnotationRequestedVersion: "v2.4.23",
+		migration.AnnotationPlannedUpgrade: holdPlanned, migration.AnnotationMigrationTarget: "v2.2.16",
+	}
+	up := plannedUpgrade(holdPlanned, "NewVersionStarting")
+	up.Spec.TargetImage = "registry.internal/milvus:v2.2.16"
+	srv := server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{up}})
+
+	// The operator's hand-off: the image only, the pin left at 2.1.4.
+	handOff := review{op: admissionv1.Update, kind: "Milvus", resource: "milvuses", user: holdOperator,
+		old: pinned(custom214, "v2.1.4", ann), object: pinned(up.Spec.TargetImage, "v2.1.4", ann)}
+	mutated, validated := admit(t, srv, MutateMilvusPath, ValidateMilvusPath, handOff)
+	assert.Equal(t, []map[string]any{{"op": "add", "path": "/spec/components/version", "value": "v2.2.16"}}, patchOf(t, mutated))
+	assert.True(t, validated.Allowed, "%v", validated.Result)
+	stored := string(patchedJSON(t, handOff.object, mutated))
+
+	// Succeeded, intent cleared by the controller; git syncs the same manifest.
+	up.Status.State = "Succeeded"
+	srv = server(t, &fakeLookup{upgrades: []milvus.MilvusUpgrade{up}})
+	var storedObj map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stored), &storedObj))
+	delete(storedObj["metadata"].(map[string]any), "annotations")
+	cleared, err := json.Marshal(storedObj)
+	require.NoError(t, err)
+	sync := review{op: admissionv1.Update, kind: "Milvus", resource: "milvuses", user: "alice",
+		old: string(cleared), object: pinned(custom2423, "v2.4.23", nil)}
+	mutated, validated = admit(t, srv, MutateMilvusPath, ValidateMilvusPath, sync)
+	assert.Nil(t, patchOf(t, mutated), "not held again")
+	assert.True(t, validated.Allowed, "%v", validated.Result)
+}

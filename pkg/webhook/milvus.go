@@ -38,11 +38,15 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 	out := migration.Decide(old, cur, need, change.Upgrades,
 		migration.Request{ByOperator: h.policy.IsOperator(change.User), Applier: applier(req)})
 	var more []jsonpatch.Operation
-	switch {
+	switch v := validate.HandOffVersion(change, h.policy); {
 	case out.Hold != nil:
 		more, err = mutate.Hold(obj, out.Hold)
 	case out.Cancel:
 		more, err = mutate.Cancel(obj)
+	case v != "" && cur.Spec.Components.Version != "" && cur.Spec.Components.Version != v:
+		// The version pin wins over the tag: without this the stale pin
+		// would make every later sync look like a 2.1 → 2.2+ change again.
+		more, err = mutate.Version(obj, v)
 	}
 	if err != nil {
 		return badRequest(ctx, err)
