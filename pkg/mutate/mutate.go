@@ -37,8 +37,9 @@ func Milvus(obj map[string]any) ([]jsonpatch.Operation, error) {
 
 // MilvusUpgrade defaults a MilvusUpgrade created or updated in namespace.
 // target is the Milvus it names, from the informer cache, or nil; its image
-// repository (private registry included) becomes targetImage's.
-func MilvusUpgrade(obj map[string]any, namespace string, target *milvus.Milvus, pol *policy.Policy) ([]jsonpatch.Operation, error) {
+// repository (private registry included) becomes targetImage's. old is the
+// stored upgrade on UPDATE, else nil.
+func MilvusUpgrade(obj map[string]any, namespace string, old *milvus.MilvusUpgrade, target *milvus.Milvus, pol *policy.Policy) ([]jsonpatch.Operation, error) {
 	p := patcher{root: obj}
 	p.setDefault(pol.ToolImage, "spec", "toolImage")
 	p.setDefault(DefaultMaxRetry, "spec", "maxRetry")
@@ -50,18 +51,37 @@ func MilvusUpgrade(obj map[string]any, namespace string, target *milvus.Milvus, 
 		}
 	}
 	// An unparsable targetVersion gets no targetImage; validation says why.
-	if tv, _, _ := unstructured.NestedString(obj, "spec", "targetVersion"); tv != "" {
-		if v, err := milvus.ParseVersion(tv); err == nil {
-			repo := pol.DefaultRepository
-			if target != nil {
-				if r := target.ImageRepository(); r != "" {
-					repo = r
-				}
-			}
-			p.setDefault(repo+":"+v.Tag(), "spec", "targetImage")
+	tv, _, _ := unstructured.NestedString(obj, "spec", "targetVersion")
+	image := TargetImage(target, tv, pol)
+	if image == "" {
+		return p.ops, p.err
+	}
+	// Retargeted before the operator started: a targetImage that we injected
+	// for the old targetVersion, and that the request only carried over,
+	// follows the new one. One the user chose stays (MU-UP-IMAGE judges it).
+	if ti, _, _ := unstructured.NestedString(obj, "spec", "targetImage"); old != nil && old.Status.State == "" &&
+		tv != old.Spec.TargetVersion && ti == old.Spec.TargetImage && ti == TargetImage(target, old.Spec.TargetVersion, pol) {
+		p.set(image, "spec", "targetImage")
+	}
+	p.setDefault(image, "spec", "targetImage")
+	return p.ops, p.err
+}
+
+// TargetImage is the targetImage injected for version: the repository of
+// the target Milvus's image (a private registry kept), else the policy's
+// defaultRepository, tagged with version; "" when version does not parse.
+func TargetImage(target *milvus.Milvus, version string, pol *policy.Policy) string {
+	v, err := milvus.ParseVersion(version)
+	if err != nil {
+		return ""
+	}
+	repo := pol.DefaultRepository
+	if target != nil {
+		if r := target.ImageRepository(); r != "" {
+			repo = r
 		}
 	}
-	return p.ops, p.err
+	return repo + ":" + v.Tag()
 }
 
 // Hold keeps the old global image and version on a Milvus whose change waits

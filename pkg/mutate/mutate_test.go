@@ -92,7 +92,7 @@ func TestMilvusUpgradeDefaults(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ops, err := MilvusUpgrade(object(t, tc.obj), "default", tc.target, p)
+			ops, err := MilvusUpgrade(object(t, tc.obj), "default", nil, tc.target, p)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, ops)
 		})
@@ -157,7 +157,7 @@ func TestSamplesRoundTrip(t *testing.T) {
 				if doc.Kind == "Milvus" {
 					ops, err = Milvus(obj)
 				} else {
-					ops, err = MilvusUpgrade(obj, "default", nil, p)
+					ops, err = MilvusUpgrade(obj, "default", nil, nil, p)
 				}
 				require.NoError(t, err)
 				return ops, apply(t, raw, ops)
@@ -219,7 +219,7 @@ func TestSeedUpgradeDefaultedAndAllowed(t *testing.T) {
 
 	var obj map[string]any
 	require.NoError(t, json.Unmarshal(raw, &obj))
-	ops, err := MilvusUpgrade(obj, "default", target, p)
+	ops, err := MilvusUpgrade(obj, "default", nil, target, p)
 	require.NoError(t, err)
 	u := &milvus.MilvusUpgrade{}
 	require.NoError(t, milvus.Decode(apply(t, raw, ops), milvus.MilvusUpgradeKind, u))
@@ -233,4 +233,38 @@ func TestSeedUpgradeDefaultedAndAllowed(t *testing.T) {
 	d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: u, Target: target}, p), p)
 	assert.True(t, d.Allowed(), "%v", d.Errors)
 	assert.Empty(t, d.Warnings)
+}
+
+// A MilvusUpgrade retargeted before the operator starts: the targetImage we
+// injected follows; one the user chose, or one of a started upgrade, stays.
+func TestMilvusUpgradeRetarget(t *testing.T) {
+	p := policy.Default()
+	stored := func(targetVersion, targetImage, state string) *milvus.MilvusUpgrade {
+		u := &milvus.MilvusUpgrade{}
+		u.Spec.TargetVersion, u.Spec.TargetImage, u.Status.State = targetVersion, targetImage, state
+		return u
+	}
+	// reapplied is the object a re-apply sends: the new targetVersion, the
+	// stored targetImage carried over (client-side merge or SSA ownership).
+	reapplied := `{"spec":{"milvus":{"name":"my-release","namespace":"default"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.5",
+		"targetImage":"%s","toolImage":"milvusdb/meta-migration:v2.2.0","maxRetry":3,"rollbackIfFailed":true,"operation":"upgrade"}}`
+	tests := []struct {
+		name string
+		old  *milvus.MilvusUpgrade
+		sent string
+		want []jsonpatch.Operation
+	}{
+		{"injected, not started: follows", stored("v2.2.16", "milvusdb/milvus:v2.2.16", ""), "milvusdb/milvus:v2.2.16",
+			[]jsonpatch.Operation{add("/spec/targetImage", "milvusdb/milvus:v2.2.5")}},
+		{"chosen by the user: stays", stored("v2.2.16", "registry.internal/milvus:v2.2.16", ""), "registry.internal/milvus:v2.2.16", nil},
+		{"started: stays (MU-UP-IMMUTABLE)", stored("v2.2.16", "milvusdb/milvus:v2.2.16", "BackupMeta"), "milvusdb/milvus:v2.2.16", nil},
+		{"the request sets its own: stays", stored("v2.2.16", "milvusdb/milvus:v2.2.16", ""), "milvusdb/milvus:v2.2.5", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, err := MilvusUpgrade(object(t, fmt.Sprintf(reapplied, tc.sent)), "default", tc.old, nil, p)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, ops)
+		})
+	}
 }

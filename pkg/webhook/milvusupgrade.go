@@ -11,7 +11,7 @@ import (
 )
 
 // mutateMilvusUpgrade serves MutateMilvusUpgradePath.
-func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Request, cur, _ *milvus.MilvusUpgrade) admission.Response {
+func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Request, cur, old *milvus.MilvusUpgrade) admission.Response {
 	obj, err := raw(req)
 	if err != nil {
 		return badRequest(ctx, err)
@@ -20,7 +20,7 @@ func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Reques
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	ops, err := mutate.MilvusUpgrade(obj, cur.Namespace, target, h.policy)
+	ops, err := mutate.MilvusUpgrade(obj, cur.Namespace, old, target, h.policy)
 	if err != nil {
 		return badRequest(ctx, err)
 	}
