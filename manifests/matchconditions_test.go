@@ -221,10 +221,9 @@ func TestExcludedNamespacesMatchTheWebhooks(t *testing.T) {
 	}
 	for _, sel := range selectors {
 		require.NotNil(t, sel)
-		require.Len(t, sel.MatchExpressions, 1)
-		e := sel.MatchExpressions[0]
-		assert.Equal(t, "kubernetes.io/metadata.name", e.Key)
-		assert.Equal(t, metav1.LabelSelectorOpNotIn, e.Operator)
-		assert.ElementsMatch(t, strings.Split(flag, ","), e.Values)
+		assert.Equal(t, []metav1.LabelSelectorRequirement{
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: strings.Split(flag, ",")},
+			{Key: "milvus-admission.io/exempt", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"}},
+		}, sel.MatchExpressions, "the excluded names, and the exempt label")
 	}
 }

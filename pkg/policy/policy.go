@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -63,8 +64,41 @@ type Policy struct {
 	MigrationWaypoint  string            `json:"migrationWaypoint"`
 	DefaultRepository  string            `json:"defaultRepository"`
 	OperatorIdentities []string          `json:"operatorIdentities"`
+	// Namespaces override rule actions in one namespace each, e.g. a staging
+	// namespace where MU-26 only warns (the exception, like Kyverno's
+	// PolicyException). Everything else is the cluster's policy.
+	Namespaces map[string]NamespacePolicy `json:"namespaces,omitempty"`
 
 	waypoint milvus.Version
+	// byNamespace are the effective policies of Namespaces, built once.
+	byNamespace map[string]*Policy
+}
+
+// NamespacePolicy is what a namespace may override.
+type NamespacePolicy struct {
+	Rules map[RuleID]Action `json:"rules"`
+}
+
+// For is the policy in effect in namespace: p with that namespace's rule
+// actions, if it has any.
+func (p *Policy) For(namespace string) *Policy {
+	if q, ok := p.byNamespace[namespace]; ok {
+		return q
+	}
+	return p
+}
+
+// Exempted lists the rules whose action in namespace differs from the
+// cluster's, among ids.
+func (p *Policy) Exempted(namespace string, ids []RuleID) []RuleID {
+	q := p.For(namespace)
+	var out []RuleID
+	for _, id := range ids {
+		if q.ActionFor(id) != p.ActionFor(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Default returns the embedded default policy.
@@ -97,7 +131,7 @@ func Load(path string) (*Policy, error) {
 func Parse(data []byte) (*Policy, error) { return parse(defaultYAML, data) }
 
 // policyKeys are the top-level keys of a policy file, spelt exactly.
-var policyKeys = []string{"rules", "toolImage", "migrationWaypoint", "defaultRepository", "operatorIdentities"}
+var policyKeys = []string{"rules", "toolImage", "migrationWaypoint", "defaultRepository", "operatorIdentities", "namespaces"}
 
 func parse(base, override []byte) (*Policy, error) {
 	p := &Policy{}
@@ -139,15 +173,18 @@ func checkKeys(doc []byte) ([]byte, error) {
 }
 
 func (p *Policy) validate() error {
-	var errs []string
-	for _, id := range slices.Sorted(maps.Keys(p.Rules)) {
-		if !slices.Contains(Rules, id) {
-			errs = append(errs, fmt.Sprintf("rules.%s: unknown rule ID (known: %s)", id, Join(Rules, ", ")))
-		} else if a := p.Rules[id]; !slices.Contains(actions, a) {
-			errs = append(errs, fmt.Sprintf("rules.%s: unknown action %q (use deny, warn, off, or generate for MU-META)", id, a))
-		} else if a == Generate && id != MuMeta {
-			errs = append(errs, fmt.Sprintf("rules.%s: generate is only for %s (use deny, warn or off)", id, MuMeta))
+	errs := checkRules("rules", p.Rules)
+	p.byNamespace = map[string]*Policy{}
+	for _, ns := range slices.Sorted(maps.Keys(p.Namespaces)) {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			errs = append(errs, fmt.Sprintf("namespaces.%s: not a namespace name: %s", ns, strings.Join(msgs, "; ")))
 		}
+		errs = append(errs, checkRules("namespaces."+ns+".rules", p.Namespaces[ns].Rules)...)
+		q := *p
+		q.Rules = maps.Clone(p.Rules)
+		maps.Copy(q.Rules, p.Namespaces[ns].Rules)
+		q.byNamespace = nil
+		p.byNamespace[ns] = &q
 	}
 	if img, err := milvus.ParseImage(p.ToolImage); err != nil {
 		errs = append(errs, fmt.Sprintf("toolImage: %v", err))
@@ -173,6 +210,21 @@ func (p *Policy) validate() error {
 		return fmt.Errorf("invalid policy:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// checkRules checks a map of rule actions found at key.
+func checkRules(key string, rules map[RuleID]Action) []string {
+	var errs []string
+	for _, id := range slices.Sorted(maps.Keys(rules)) {
+		if !slices.Contains(Rules, id) {
+			errs = append(errs, fmt.Sprintf("%s.%s: unknown rule ID (known: %s)", key, id, Join(Rules, ", ")))
+		} else if a := rules[id]; !slices.Contains(actions, a) {
+			errs = append(errs, fmt.Sprintf("%s.%s: unknown action %q (use deny, warn, off, or generate for MU-META)", key, id, a))
+		} else if a == Generate && id != MuMeta {
+			errs = append(errs, fmt.Sprintf("%s.%s: generate is only for %s (use deny, warn or off)", key, id, MuMeta))
+		}
+	}
+	return errs
 }
 
 // ActionFor is the action of rule id; a rule the policy does not mention is denied.

@@ -337,3 +337,30 @@ func TestGenerateIsOnlyForMeta(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Deny, p.ActionFor(MuMeta))
 }
+
+// A namespace may override rule actions; everything else is the cluster's.
+func TestNamespaceOverrides(t *testing.T) {
+	p, err := Parse([]byte("rules: {MU-30: deny}\nnamespaces:\n  staging:\n    rules: {MU-26: warn, MU-META: deny}\n"))
+	require.NoError(t, err)
+	staging, prod := p.For("staging"), p.For("prod")
+	assert.Same(t, p, prod, "a namespace without overrides gets the cluster policy")
+	assert.Equal(t, Warn, staging.ActionFor(Mu26))
+	assert.Equal(t, Deny, staging.ActionFor(MuMeta))
+	assert.Equal(t, Deny, staging.ActionFor(Mu30), "the cluster's own override still applies")
+	assert.Equal(t, Deny, prod.ActionFor(Mu26))
+	assert.Equal(t, Generate, prod.ActionFor(MuMeta))
+	assert.Equal(t, p.ToolImage, staging.ToolImage)
+	assert.Equal(t, []RuleID{Mu26, MuMeta}, p.Exempted("staging", []RuleID{MuMajor, Mu26, MuMeta}))
+	assert.Empty(t, p.Exempted("prod", []RuleID{Mu26}))
+
+	for _, tc := range []struct{ doc, says string }{
+		{"namespaces:\n  Staging_1:\n    rules: {MU-26: warn}\n", "namespaces.Staging_1: not a namespace name"},
+		{"namespaces:\n  staging:\n    rules: {MU-99: warn}\n", "namespaces.staging.rules.MU-99: unknown rule ID"},
+		{"namespaces:\n  staging:\n    rules: {MU-26: maybe}\n", `namespaces.staging.rules.MU-26: unknown action "maybe"`},
+		{"namespaces:\n  staging:\n    rulez: {MU-26: warn}\n", "rulez"},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		require.Error(t, err, tc.doc)
+		assert.Contains(t, err.Error(), tc.says)
+	}
+}
