@@ -177,9 +177,18 @@ type Intent struct {
 	Target                           milvus.Version
 }
 
+// Equal reports the same intent (Version holds a pointer: == would not do).
+func (in Intent) Equal(o Intent) bool {
+	return in.RequestedImage == o.RequestedImage && in.RequestedVersion == o.RequestedVersion &&
+		in.UpgradeName == o.UpgradeName && in.Target.String() == o.Target.String()
+}
+
 // IntentOf reads the intent from a Milvus's annotations; ok is false when it
 // has none, err when it is malformed.
 func IntentOf(m *milvus.Milvus) (in Intent, ok bool, err error) {
+	if m == nil {
+		return Intent{}, false, nil
+	}
 	a := m.Annotations
 	in.UpgradeName = a[AnnotationPlannedUpgrade]
 	if in.UpgradeName == "" {
@@ -260,8 +269,11 @@ func Decide(old, cur *milvus.Milvus, need *Need, upgrades []milvus.MilvusUpgrade
 		// Nothing to cancel from: the controller reports the same error as an Event.
 		return Outcome{Field: "metadata.annotations", Note: "ignoring a malformed migration intent: " + err.Error()}
 	}
+	// Only a plan the stored object carries can be cancelled: an intent this
+	// very request adds was not written by a hold (MU-INTENT denies it).
+	stored, held, _ := IntentOf(old)
 	unchanged := old != nil && old.Spec.Components.Image == cur.Spec.Components.Image && old.Spec.Components.Version == cur.Spec.Components.Version
-	if !ok || !unchanged || req.ByOperator || ownershipOnly(old, cur) || !revertedInGit(old, cur, in, req.Applier) {
+	if !ok || !held || !stored.Equal(in) || !unchanged || req.ByOperator || ownershipOnly(old, cur) || !revertedInGit(old, cur, in, req.Applier) {
 		return Outcome{}
 	}
 	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" {

@@ -491,6 +491,18 @@ func TestDecideCancel(t *testing.T) {
 			old: held(), cur: withAnnotations(newMilvus("milvusdb/milvus:v2.1.3", ""), intentFor())},
 		{name: "version field changed, image the same: no cancel",
 			old: held(), cur: withAnnotations(newMilvus(image214, "2.1.4"), intentFor())},
+		{name: "an intent this request adds (a forged one in a client-side apply): nothing to cancel, MU-INTENT denies it",
+			old: newMilvus(image214, ""), cur: func() *milvus.Milvus {
+				m := reverted(image214)
+				m.Annotations[AnnotationPlannedUpgrade] = "anything"
+				return m
+			}()},
+		{name: "an intent this request changes: nothing to cancel",
+			old: held(), cur: func() *milvus.Milvus {
+				m := reverted(image214)
+				m.Annotations[AnnotationPlannedUpgrade] = "other"
+				return m
+			}()},
 		{name: "no intent: nothing to cancel",
 			old: newMilvus(image214, ""), cur: newMilvus(image214, "")},
 		{name: "CREATE with intent annotations: nothing to cancel",

@@ -438,8 +438,15 @@ func muSplitMeta(r *milvusReview) []Violation {
 		if e.Inherited || !e.Known() || e.Version.AtLeast(2, 2, 0) == global.Version.AtLeast(2, 2, 0) {
 			continue
 		}
+		// Advice that works when followed: a pin moved past 2.2 together with
+		// the global image would be a component's own MU-META; without the
+		// pin the component follows the global image and its migration.
+		fix := "remove the component's own image and version so that it follows the global image (the metadata migration covers it), and pin it again once the cluster runs 2.2+"
+		if e.Version.AtLeast(2, 2, 0) {
+			fix = "a component cannot cross the 2.2 metadata change alone: remove its own image and version, and change the global image instead"
+		}
 		vs = append(vs, Violation{Rule: policy.MuSplitMeta, Err: field.Invalid(e.Path, e.Declared,
-			fmt.Sprintf("component %s runs %s but the cluster runs %s: they are on both sides of the 2.2 metadata change; give all components the same version line", e.Name, e.Version, global.Version)),
+			fmt.Sprintf("component %s runs %s but the cluster runs %s: they are on both sides of the 2.2 metadata change; %s", e.Name, e.Version, global.Version, fix)),
 			Short: fmt.Sprintf("%s and %s cannot share metadata", e.Version, global.Version)})
 	}
 	return vs

@@ -286,12 +286,12 @@ func TestMilvusRules(t *testing.T) {
 		// MU-SPLIT-META
 		{name: "MU-SPLIT-META: proxy on 2.1 beside a 2.2 cluster", new: newMilvus(repo+"v2.2.16", proxyImage(repo+"v2.1.4")),
 			want: field.ErrorList{
-				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.1.4", "[MU-SPLIT-META] component proxy runs v2.1.4 but the cluster runs v2.2.16: they are on both sides of the 2.2 metadata change; give all components the same version line"),
+				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.1.4", "[MU-SPLIT-META] component proxy runs v2.1.4 but the cluster runs v2.2.16: they are on both sides of the 2.2 metadata change; remove the component's own image and version so that it follows the global image (the metadata migration covers it), and pin it again once the cluster runs 2.2+"),
 			}},
 		{name: "MU-SPLIT-META and MU-META: proxy alone moves to 2.2", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo+"v2.1.4", proxyImage(repo+"v2.2.16")),
 			want: field.ErrorList{
 				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
-				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-SPLIT-META] component proxy runs v2.2.16 but the cluster runs v2.1.4: they are on both sides of the 2.2 metadata change; give all components the same version line"),
+				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-SPLIT-META] component proxy runs v2.2.16 but the cluster runs v2.1.4: they are on both sides of the 2.2 metadata change; a component cannot cross the 2.2 metadata change alone: remove its own image and version, and change the global image instead"),
 			}},
 		{name: "legal: proxy on another 2.2 patch", new: newMilvus(repo+"v2.2.16", proxyImage(repo+"v2.2.15"))},
 		// MU-TARGET-UNKNOWN
