@@ -64,11 +64,20 @@ type Cluster struct {
 	// WebhookLog is the path of the webhook's log file.
 	WebhookLog string
 
+	// ClientCAFile and AdmissionConfigFile are set when the API server
+	// presents a client certificate to webhooks
+	// (ControlPlaneOptions.WebhookClientAuth): the CA that signed it, for
+	// the webhook's --client-ca-file, and the AdmissionConfiguration given
+	// to the API server.
+	ClientCAFile, AdmissionConfigFile string
+	// WebhookClientCert and WebhookClientKey are the API server's client
+	// certificate and key for webhooks (set with ClientCAFile).
+	WebhookClientCert, WebhookClientKey string
+
 	kubeBin string
 	env     *envtest.Environment
-	ca      *testCA // signs the webhook's serving certificate (Start only)
-	webhook *exec.Cmd
-	exited  chan error
+	ca      *testCA  // signs the webhook's serving certificate (Start, StartHA)
+	webhook *process // the webhook StartWebhookProcess started
 }
 
 // RepoRoot is the repository root (where go.mod is).
@@ -127,7 +136,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.registerWebhooks(ctx, c.ca.pem); err != nil {
 		return c, err
 	}
-	return c, c.waitForAdmission(ctx)
+	return c, c.waitForAdmission(ctx, c.LogTail)
 }
 
 // ControlPlaneOptions configure StartControlPlane.
@@ -136,6 +145,12 @@ type ControlPlaneOptions struct {
 	KubeBin string
 	// CRDDirs are installed besides the Milvus Operator's CRDs.
 	CRDDirs []string
+	// WebhookClientAuth, when set, is the host:port of the webhooks' URL:
+	// the API server then presents a client certificate, signed by a CA of
+	// its own, to webhooks there (an AdmissionConfiguration whose
+	// WebhookAdmissionConfiguration kubeconfig names that host). See
+	// Cluster.ClientCAFile.
+	WebhookClientAuth string
 }
 
 // StartControlPlane starts etcd and kube-apiserver (RBAC on) with the Milvus
@@ -170,6 +185,12 @@ func StartControlPlane(o ControlPlaneOptions) (c *Cluster, err error) {
 		BinaryAssetsDirectory: o.KubeBin,
 		CRDDirectoryPaths:     append([]string{crdDir}, o.CRDDirs...),
 		ErrorIfCRDPathMissing: true,
+	}
+	if o.WebhookClientAuth != "" {
+		if err := c.writeWebhookClientAuth(o.WebhookClientAuth); err != nil {
+			return c, err
+		}
+		c.env.ControlPlane.GetAPIServer().Configure().Set("admission-control-config-file", c.AdmissionConfigFile)
 	}
 	if c.Config, err = c.env.Start(); err != nil {
 		return c, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", o.KubeBin, err)
@@ -230,21 +251,65 @@ const webhookStartAttempts = 5
 // webhook then exits with "address already in use" and is started again on
 // new ports. Stop ends it.
 func (c *Cluster) StartWebhookProcess(ctx context.Context, bin string, args func(port, probePort int) []string, log io.Writer) (int, error) {
+	p, port, _, err := startProcess(ctx, bin, args, c.WebhookLog, log)
+	if err != nil {
+		return 0, err
+	}
+	c.webhook = p
+	return port, nil
+}
+
+// process is a running webhook process.
+type process struct {
+	cmd  *exec.Cmd
+	log  string        // its log file
+	done chan struct{} // closed once it has exited
+	err  error         // how it exited, once done is closed
+}
+
+// exited reports whether the process has exited.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends sig and waits up to grace for the exit, then kills it. It
+// reports whether the process exited within grace.
+func (p *process) stop(sig os.Signal, grace time.Duration) bool {
+	if p.exited() {
+		return true
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return false
+	}
+}
+
+// startProcess is StartWebhookProcess for any log file; it also returns the
+// probe port.
+func startProcess(ctx context.Context, bin string, args func(port, probePort int) []string, logPath string, log io.Writer) (p *process, port, probePort int, err error) {
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return 0, err
+		if port, err = freePort(); err != nil {
+			return nil, 0, 0, err
 		}
-		probePort, err := freePort()
-		if err != nil {
-			return 0, err
+		if probePort, err = freePort(); err != nil {
+			return nil, 0, 0, err
 		}
-		err = c.startWebhookOnce(ctx, bin, args(port, probePort), fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
+		p, err = startWebhookOnce(ctx, bin, args(port, probePort), logPath, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
 		if err == nil {
-			return port, nil
+			return p, port, probePort, nil
 		}
 		if !errors.Is(err, errPortTaken) || attempt == webhookStartAttempts {
-			return 0, err
+			return nil, 0, 0, err
 		}
 		if log != nil {
 			fmt.Fprintf(log, "cluster: %v; starting the webhook again on other ports\n", err)
@@ -256,12 +321,13 @@ func (c *Cluster) StartWebhookProcess(ctx context.Context, bin string, args func
 // was bound by someone else first.
 var errPortTaken = errors.New("a port picked for the webhook was taken before it bound it")
 
-// startWebhookOnce is one attempt of StartWebhookProcess.
-func (c *Cluster) startWebhookOnce(ctx context.Context, bin string, args []string, readyz string, log io.Writer) error {
+// startWebhookOnce is one attempt of startProcess. On error nothing is left
+// running.
+func startWebhookOnce(ctx context.Context, bin string, args []string, logPath, readyz string, log io.Writer) (*process, error) {
 	cmd := exec.Command(bin, args...)
-	logFile, err := os.Create(c.WebhookLog)
+	logFile, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var out io.Writer = logFile
 	if log != nil {
@@ -270,45 +336,55 @@ func (c *Cluster) startWebhookOnce(ctx context.Context, bin string, args []strin
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return fmt.Errorf("starting the webhook: %w", err)
+		return nil, fmt.Errorf("starting the webhook: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logFile.Close() }()
-	c.webhook, c.exited = cmd, exited
+	p := &process{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
 
-	var exitErr error
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		select {
-		case exitErr = <-exited:
+		if p.exited() {
 			return false, errExited
-		default:
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
-		if err != nil {
-			return false, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, nil // not listening yet
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		return probe(ctx, readyz), nil
 	})
 	switch {
 	case err == nil:
-		return nil
+		return p, nil
 	case errors.Is(err, errExited):
-		c.webhook, c.exited = nil, nil // nothing left to stop
-		data, _ := os.ReadFile(c.WebhookLog)
+		data, _ := os.ReadFile(logPath)
 		if bytes.Contains(data, []byte("address already in use")) {
-			return fmt.Errorf("%w (%v):\n%s", errPortTaken, exitErr, c.LogTail(5))
+			return nil, fmt.Errorf("%w (%v):\n%s", errPortTaken, p.err, logTail(logPath, 5))
 		}
-		return fmt.Errorf("the webhook exited during start (%v):\n%s", exitErr, c.LogTail(40))
-	case wait.Interrupted(err) && ctx.Err() == nil:
-		return fmt.Errorf("the webhook was not ready within 60s:\n%s", c.LogTail(40))
-	default:
-		return fmt.Errorf("waiting for the webhook to be ready: %w", err)
+		return nil, fmt.Errorf("the webhook exited during start (%v):\n%s", p.err, logTail(logPath, 40))
 	}
+	_ = p.cmd.Process.Kill() // not ready: nothing is left running
+	<-p.done
+	if wait.Interrupted(err) && ctx.Err() == nil {
+		return nil, fmt.Errorf("the webhook was not ready within 60s:\n%s", logTail(logPath, 40))
+	}
+	return nil, fmt.Errorf("waiting for the webhook to be ready: %w", err)
+}
+
+// probeClient asks health endpoints, each on a new connection.
+var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// probe reports whether url answers 200.
+func probe(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return false // not listening (yet, or any more)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // errExited ends the readiness poll when the webhook process is gone.
@@ -319,6 +395,15 @@ var errExited = errors.New("the webhook exited")
 // would, and returns the new certificate's serial number.
 func (c *Cluster) RotateServingCert() (*big.Int, error) {
 	return c.ca.issue(filepath.Join(c.Dir, "certs"))
+}
+
+// ServingCA is the PEM of the CA that signed the webhook's serving
+// certificate (the caBundle registered), nil for a control plane alone.
+func (c *Cluster) ServingCA() []byte {
+	if c.ca == nil {
+		return nil
+	}
+	return c.ca.pem
 }
 
 // registerWebhooks creates the configurations of manifests/webhooks.yaml
@@ -372,7 +457,7 @@ func (c *Cluster) clientConfig(shipped admissionregistrationv1.WebhookClientConf
 // waitForAdmission waits until the API server calls the webhook: it
 // registers configurations asynchronously. A dry-run MilvusUpgrade gets a
 // toolImage only from us.
-func (c *Cluster) waitForAdmission(ctx context.Context) error {
+func (c *Cluster) waitForAdmission(ctx context.Context, logTail func(n int) string) error {
 	probe := []byte(`{"apiVersion":"milvus.io/v1beta1","kind":"MilvusUpgrade","metadata":{"name":"admission-probe","namespace":"default"},
 		"spec":{"milvus":{"name":"probe"},"sourceVersion":"v2.1.4","targetVersion":"v2.2.16"}}`)
 	var out string
@@ -381,7 +466,7 @@ func (c *Cluster) waitForAdmission(ctx context.Context) error {
 		out, _, err = c.Kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
 		return err == nil && strings.TrimSpace(out) != "", nil
 	}); waitErr != nil {
-		return fmt.Errorf("the API server did not call the webhook within 30s (last: %q, %v):\n%s", out, err, c.LogTail(20))
+		return fmt.Errorf("the API server did not call the webhook within 30s (last: %q, %v):\n%s", out, err, logTail(20))
 	}
 	return nil
 }
@@ -402,7 +487,12 @@ func (c *Cluster) Kubectl(ctx context.Context, stdin []byte, args ...string) (st
 // LogTail is the last n lines of the webhook's log, leaving out the
 // repetitive failed-probe lines.
 func (c *Cluster) LogTail(n int) string {
-	data, _ := os.ReadFile(c.WebhookLog)
+	return logTail(c.WebhookLog, n)
+}
+
+// logTail is LogTail of the log file at path.
+func logTail(path string, n int) string {
+	data, _ := os.ReadFile(path)
 	var lines []string
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
 		if !strings.Contains(l, "healthz check failed") {
@@ -418,14 +508,8 @@ func (c *Cluster) LogTail(n int) string {
 // Stop ends the webhook and the control plane and removes the work dir.
 func (c *Cluster) Stop() error {
 	var errs []error
-	if c.webhook != nil && c.webhook.Process != nil {
-		_ = c.webhook.Process.Signal(os.Interrupt)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			_ = c.webhook.Process.Kill()
-			<-c.exited
-		}
+	if c.webhook != nil {
+		c.webhook.stop(os.Interrupt, 10*time.Second)
 	}
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
