@@ -111,11 +111,21 @@ func TestOperatorHandOff(t *testing.T) {
 			upgrades: at("NewVersionStarting", ""), want: []policy.RuleID{policy.MuUpIdentity}, errs: identity},
 		{name: "unlisted identity, Succeeded", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
 			upgrades: at("Succeeded", ""), want: []policy.RuleID{policy.MuUpIdentity}, errs: identity},
-		{name: "unlisted identity before the metadata is migrated: held as any change", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
+		{name: "unlisted identity before the metadata is migrated: refused, never held", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
 			upgrades: at("BackupMeta", ""), want: []policy.RuleID{policy.MuMeta, policy.MuMetaBusy}},
+		{name: "unlisted operator writing the target image while the stored state still says UpdatingMeta: refused, never held",
+			old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
+			upgrades: at("UpdatingMeta", ""), want: []policy.RuleID{policy.MuMeta, policy.MuMetaBusy},
+			errs: field.ErrorList{
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16: MilvusUpgrade default/my-release-upgrade is migrating the metadata (state UpdatingMeta) and writes this image itself once done; refused until then, never held. If \"system:serviceaccount:ops:milvus-operator\" is the Milvus Operator, add it to the policy's operatorIdentities"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META-BUSY] MilvusUpgrade default/my-release-upgrade already works on this Milvus (state UpdatingMeta); let it finish, or delete it, before changing the image"),
+			}},
 		{name: "the operator's write with a component pinned to 2.1 is never stopped half-way (no MU-SPLIT-META)",
 			old: newMilvus(repo+"v2.1.4", proxyImage(repo+"v2.1.4")), new: newMilvus(repo+"v2.2.16", proxyImage(repo+"v2.1.4")), user: operator,
 			upgrades: at("NewVersionStarting", "")},
+		{name: "the generated plan's image written by an unlisted operator in UpdatingMeta (the real operator's order): refused, never held",
+			old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
+			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, "UpdatingMeta")}, want: []policy.RuleID{policy.MuMeta}},
 		{name: "unlisted identity rolls back to the source image", old: newMilvus(repo + "v2.2.16"), new: newMilvus(repo + "v2.1.4"), user: stranger,
 			upgrades: at("RollbackOldVersionStarting", repo+"v2.1.4"), want: []policy.RuleID{policy.MuUpIdentity}},
 		{name: "unlisted identity writes the source image outside a rollback", old: newMilvus(repo + "v2.2.16"), new: newMilvus(repo + "v2.1.4"), user: stranger,
@@ -125,6 +135,7 @@ func TestOperatorHandOff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := Milvus(MilvusChange{Old: tc.old, New: tc.new, User: tc.user, Upgrades: tc.upgrades}, policy.Default())
 			assert.Equal(t, tc.want, rulesOf(vs))
+			assert.Nil(t, HeldMigration(vs, policy.Default()), "a write during a migration is never held")
 			if tc.errs != nil {
 				assert.Equal(t, tc.errs, denials(vs))
 			}

@@ -203,6 +203,16 @@ func muMeta(r *milvusReview) []Violation {
 		if need.To.Compare(need.Target) != 0 {
 			next = fmt.Sprintf(", then change the image to %s (a rolling upgrade)", need.To)
 		}
+		if u := r.migratingTo(t.to.Image); t.global && u != nil {
+			// The operator writes the targetImage of an upgrade it runs while
+			// the stored state still says UpdatingMeta (it saves the state
+			// after the write). Holding that write would restart the old image
+			// on migrated metadata; refused, the operator saves its state and
+			// retries, and the retry is a hand-off (operatorPassThrough).
+			return t.invalid(policy.MuMeta,
+				fmt.Sprintf("%s: MilvusUpgrade %s/%s is migrating the metadata (state %s) and writes this image itself once done; refused until then, never held. If %q is the Milvus Operator, add it to the policy's operatorIdentities", t.arrow(), u.Namespace, u.Name, u.Status.State, r.User),
+				"MilvusUpgrade "+u.Name+" is migrating the metadata; its image comes when done")
+		}
 		v := t.invalid(policy.MuMeta,
 			fmt.Sprintf("%s by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion %s, targetVersion %s%s", t.arrow(), t.from, need.Target, next),
 			"2.1 → 2.2+ by image loses indexes; migrate with a MilvusUpgrade")
@@ -211,6 +221,18 @@ func muMeta(r *milvusReview) []Violation {
 		}
 		return v
 	})
+}
+
+// migratingTo is the started, unfinished upgrade of this Milvus whose
+// targetImage is image, if any.
+func (r *milvusReview) migratingTo(image string) *milvus.MilvusUpgrade {
+	ups := r.upgrades()
+	for i := range ups {
+		if u := &ups[i]; image != "" && image == u.Spec.TargetImage && u.Status.State != "" && !migration.Finished(u.Status.State) {
+			return u
+		}
+	}
+	return nil
 }
 
 // muMetaFailed (MU-META-FAILED): with MU-META generating, the MilvusUpgrade
