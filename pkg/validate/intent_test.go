@@ -126,6 +126,8 @@ func TestOperatorHandOff(t *testing.T) {
 		{name: "the generated plan's image written by an unlisted operator in UpdatingMeta (the real operator's order): refused, never held",
 			old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"), user: stranger,
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, "UpdatingMeta")}, want: []policy.RuleID{policy.MuMeta}},
+		{name: "a later write that keeps the handed-over image (the controller clearing the intent): no MU-UP-IDENTITY",
+			old: newMilvus(repo + "v2.2.16"), new: newMilvus(repo+"v2.2.16", withIntent(nil)), user: stranger, upgrades: at("Succeeded", "")},
 		{name: "unlisted identity rolls back to the source image", old: newMilvus(repo + "v2.2.16"), new: newMilvus(repo + "v2.1.4"), user: stranger,
 			upgrades: at("RollbackOldVersionStarting", repo+"v2.1.4"), want: []policy.RuleID{policy.MuUpIdentity}},
 		{name: "unlisted identity writes the source image outside a rollback", old: newMilvus(repo + "v2.2.16"), new: newMilvus(repo + "v2.1.4"), user: stranger,

@@ -70,6 +70,7 @@ func newMilvusReview(c MilvusChange, p *policy.Policy) *milvusReview {
 	}
 	r.old = migration.Running(c.Old, c.Upgrades)
 	r.passThrough, r.stranger = operatorPassThrough(c, p)
+	r.stranger = r.stranger && r.old.Global.Image != r.cur.Global.Image // only a write of the image hands off
 	oldG, newG, running := r.old.Global, r.cur.Global, r.old.Running
 	if changed(oldG, newG) {
 		switch {
