@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -19,9 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
+	"github.com/milvus-admission/milvus-admission/internal/operator"
 )
-
-const operatorSA = "system:serviceaccount:milvus-operator:milvus-operator"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,6 +48,12 @@ func run(ctx context.Context) error {
 	}()
 	say("Ready in %s. The webhook serves %s with the configurations from manifests/webhooks.yaml.\n", time.Since(start).Round(time.Second), c.WebhookURL)
 	d := &demo{c: c, ctx: ctx}
+	defer func() {
+		if d.op != nil {
+			say("Stopping the Milvus Operator…")
+			d.op.Stop()
+		}
+	}()
 	d.walkthrough()
 	if d.err != nil {
 		return d.err
@@ -55,13 +62,18 @@ func run(ctx context.Context) error {
 	say("\nThe cluster stays up for your own manifests:")
 	say("  export KUBECONFIG=%s", c.Kubeconfig)
 	say("  %s/kubectl apply -f ../shared/milvus-operator/samples/milvus_cluster_default.yaml", cluster.KubeBinDir())
-	say("Webhook log: %s\nPress Ctrl-C to stop; everything is torn down.", c.WebhookLog)
+	say("Webhook log: %s", c.WebhookLog)
+	if d.op != nil {
+		say("The Milvus Operator executes your MilvusUpgrades too (log: %s).", d.op.LogPath)
+	}
+	say("Press Ctrl-C to stop; everything is torn down.")
 	<-ctx.Done()
 	return nil
 }
 
 type demo struct {
 	c   *cluster.Cluster
+	op  *operator.Operator // the real Milvus Operator, from step 5
 	ctx context.Context
 	err error
 }
@@ -161,6 +173,9 @@ func milvus(name, image, extra string) string {
 	return fmt.Sprintf("apiVersion: milvus.io/v1beta1\nkind: Milvus\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  mode: cluster\n  dependencies: {msgStreamType: pulsar}\n  components:\n    image: %s\n    mixCoord: {replicas: 1}\n%s", name, image, extra)
 }
 
+// components gives every component of a cluster with mixCoord its replicas.
+const components = "    proxy: {replicas: 1}\n    dataNode: {replicas: 1}\n    queryNode: {replicas: 1}\n    indexNode: {replicas: 1}\n    standalone: {replicas: 0}\n"
+
 func (d *demo) walkthrough() {
 	d.step("1. Rolling upgrade 2.2.3 → 2.4.23 with enableRollingUpdate (Milvus docs, procedure 1)")
 	rolling := "    enableRollingUpdate: true\n"
@@ -174,8 +189,9 @@ func (d *demo) walkthrough() {
 	d.expect(d.apply(milvus("legacy-220", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.2.0 → 2.4.23")
 
 	d.step("3. 2.1.4 → 2.4.23 by image would lose the indexes: the webhook holds it (procedure 3)")
-	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.1.4", ""), ""), true, "create 2.1.4")
-	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "spec.components.image → v2.4.23"), true, "2.1.4 → 2.4.23 held")
+	say("   (every component's replicas are set: the operator's upgrade scales them to 0 and back; its Milvus\n    reconciler, which would default them and deploy Milvus, does not run here)")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.1.4", components), ""), true, "create 2.1.4")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", components), "spec.components.image → v2.4.23"), true, "2.1.4 → 2.4.23 held")
 	d.show("milvus", "my-release", "spec.components.image")
 	d.showIntent("my-release")
 	say("   The controller (acting on the stored object, never on a request) creates the planned MilvusUpgrade:")
@@ -195,27 +211,81 @@ spec:
   targetVersion: v2.4.23
 `, ""), false, "upgrade to 2.4.23 denied")
 
-	d.step("5. The operator executes the MilvusUpgrade as its service account (simulated)")
-	d.kubectl([]byte(operatorRBAC), "apply", "-f", "-")
-	as := []string{"--as", operatorSA}
-	d.expect(d.kubectl(nil, append([]string{"patch", "milvusupgrade", planned, "--subresource=status", "--type=merge", "-p", `{"status":{"state":"UpdatingMeta","sourceImage":"milvusdb/milvus:v2.1.4"}}`}, as...)...), true, "status")
-	patch := `{"spec":{"components":{"image":"milvusdb/milvus:v2.2.16"}}}`
-	say("   It writes the upgrade's targetImage, which passes because it is the operator doing it:")
-	d.expect(d.kubectl(nil, append([]string{"patch", "milvus", "my-release", "--type=merge", "-p", patch}, as...)...), true, "operator write")
-	d.expect(d.kubectl(nil, append([]string{"patch", "milvusupgrade", planned, "--subresource=status", "--type=merge", "-p", `{"status":{"state":"Succeeded"}}`}, as...)...), true, "succeeded")
+	d.step("5. The real Milvus Operator executes the MilvusUpgrade, as its own ServiceAccount")
+	d.runOperator(planned)
+	d.show("milvus", "my-release", "spec.components.image", "spec.components.mixCoord.replicas")
+	say("   The controller sees the upgrade Succeeded and clears the intent:")
 	d.waitForNoAnnotation("milvus", "my-release", "milvus-admission.io/planned-upgrade")
-	d.show("milvus", "my-release", "spec.components.image")
 	d.showIntent("my-release")
 	d.kubectl(nil, "get", "events", "--field-selector", "involvedObject.name=my-release", "-o", "custom-columns=REASON:.reason,MESSAGE:.message")
 
 	d.step("6. The next sync of git's 2.4.23 is a legal rolling upgrade from 2.2.16: git wins")
-	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", ""), "none: git still says v2.4.23, synced again"), true, "2.2.16 → 2.4.23")
+	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", components), "none: git still says v2.4.23, synced again"), true, "2.2.16 → 2.4.23")
 	d.show("milvus", "my-release", "spec.components.image")
+}
+
+// runOperator builds the real Milvus Operator (hack/operator/build.sh:
+// cached after the first time), starts it as its own ServiceAccount and
+// prints its MilvusUpgrade state machine advancing on upgrade.
+func (d *demo) runOperator(upgrade string) {
+	if d.err != nil {
+		return
+	}
+	say("   Building it from ../shared/milvus-operator/src with hack/operator/build.sh (cached after the first time)…")
+	build := exec.CommandContext(d.ctx, "bash", filepath.Join(cluster.RepoRoot(), "hack", "operator", "build.sh"))
+	build.Stderr = os.Stderr
+	out, err := build.Output()
+	if err != nil {
+		d.err = fmt.Errorf("building the Milvus Operator: %w", err)
+		return
+	}
+	start := time.Now()
+	states, err := operator.RecordStates(d.ctx, d.c.Config, "default")
+	if err != nil {
+		d.err = err
+		return
+	}
+	if d.op, err = operator.Start(d.ctx, d.c, operator.Options{Dir: strings.TrimSpace(string(out))}); err != nil {
+		d.err = err
+		return
+	}
+	say("   It runs as %s, bound to its own ClusterRole manager-role (config/rbac/role.yaml),", d.op.Identity)
+	say("   with only its MilvusUpgrade controller (--stop-reconcilers=milvuscluster,milvus). Log: %s", d.op.LogPath)
+	say("   No node runs here: a stand-in kubelet ends the operator's task Pods Succeeded, and back-dates")
+	say("   milvus.io/stopped-at so that the one-minute wait for stopped components to deregister passes")
+	say("   at the operator's next 30 s requeue. The state machine, as a watch sees it:")
+	var seenStates, seenActions int
+	final := ""
+	d.poll(3*time.Minute, func() bool {
+		// What happened since the last look, in the order it happened.
+		type line struct {
+			at   time.Time
+			text string
+		}
+		var lines []line
+		for _, t := range states.Transitions(upgrade)[seenStates:] {
+			lines = append(lines, line{t.At, t.State})
+			seenStates++
+		}
+		for _, a := range d.op.Kubelet.Actions("default")[seenActions:] {
+			lines = append(lines, line{a.At, "  kubelet: " + a.Text})
+			seenActions++
+		}
+		slices.SortStableFunc(lines, func(a, b line) int { return a.at.Compare(b.at) })
+		for _, l := range lines {
+			say("     %5.1fs  %s", l.at.Sub(start).Seconds(), l.text)
+		}
+		final = states.Current(upgrade)
+		return slices.Contains([]string{"Succeeded", "BakupMetaFailed", "UpdateMetaFailed", "RollbackedSucceeded", "RollbackFailed"}, final)
+	}, "the operator to finish "+upgrade)
+	if d.err == nil && final != "Succeeded" {
+		d.err = fmt.Errorf("the operator ended %s in state %s (conditions: %s); log: %s", upgrade, final, states.Conditions(upgrade), d.op.LogPath)
+	}
 }
 
 // waitFor waits up to 15 s for an object to exist.
 func (d *demo) waitFor(resource, name string) {
-	d.poll(func() bool {
+	d.poll(15*time.Second, func() bool {
 		_, _, err := d.c.Kubectl(d.ctx, nil, "get", resource, name)
 		return err == nil
 	}, resource+" "+name+" to appear")
@@ -223,17 +293,17 @@ func (d *demo) waitFor(resource, name string) {
 
 // waitForNoAnnotation waits up to 15 s for an annotation to be gone.
 func (d *demo) waitForNoAnnotation(resource, name, key string) {
-	d.poll(func() bool {
+	d.poll(15*time.Second, func() bool {
 		out, _, err := d.c.Kubectl(d.ctx, nil, "get", resource, name, "-o", "jsonpath={.metadata.annotations}")
 		return err == nil && !strings.Contains(out, key)
 	}, key+" to be cleared")
 }
 
-func (d *demo) poll(done func() bool, what string) {
+func (d *demo) poll(timeout time.Duration, done func() bool, what string) {
 	if d.err != nil {
 		return
 	}
-	err := wait.PollUntilContextTimeout(d.ctx, 200*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(d.ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		return done(), nil
 	})
 	switch {
@@ -241,24 +311,9 @@ func (d *demo) poll(done func() bool, what string) {
 	case d.ctx.Err() != nil:
 		d.err = d.ctx.Err()
 	default:
-		d.err = fmt.Errorf("waited 15s for %s", what)
+		d.err = fmt.Errorf("waited %s for %s", timeout, what)
 	}
 }
-
-const operatorRBAC = `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: demo-milvus-operator}
-rules:
-  - apiGroups: ["milvus.io"]
-    resources: ["milvuses", "milvusupgrades", "milvusupgrades/status"]
-    verbs: ["get", "list", "watch", "update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: demo-milvus-operator}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: demo-milvus-operator}
-subjects: [{kind: ServiceAccount, name: milvus-operator, namespace: milvus-operator}]
-`
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
