@@ -174,17 +174,11 @@ func checkKeys(doc []byte) ([]byte, error) {
 
 func (p *Policy) validate() error {
 	errs := checkRules("rules", p.Rules)
-	p.byNamespace = map[string]*Policy{}
 	for _, ns := range slices.Sorted(maps.Keys(p.Namespaces)) {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
 			errs = append(errs, fmt.Sprintf("namespaces.%s: not a namespace name: %s", ns, strings.Join(msgs, "; ")))
 		}
 		errs = append(errs, checkRules("namespaces."+ns+".rules", p.Namespaces[ns].Rules)...)
-		q := *p
-		q.Rules = maps.Clone(p.Rules)
-		maps.Copy(q.Rules, p.Namespaces[ns].Rules)
-		q.byNamespace = nil
-		p.byNamespace[ns] = &q
 	}
 	if img, err := milvus.ParseImage(p.ToolImage); err != nil {
 		errs = append(errs, fmt.Sprintf("toolImage: %v", err))
@@ -208,6 +202,15 @@ func (p *Policy) validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid policy:\n  %s", strings.Join(errs, "\n  "))
+	}
+	// Each namespace's effective policy, built once the whole policy checks.
+	p.byNamespace = map[string]*Policy{}
+	for ns, np := range p.Namespaces {
+		q := *p
+		q.Rules = maps.Clone(p.Rules)
+		maps.Copy(q.Rules, np.Rules)
+		q.byNamespace = nil
+		p.byNamespace[ns] = &q
 	}
 	return nil
 }

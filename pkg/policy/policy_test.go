@@ -350,6 +350,7 @@ func TestNamespaceOverrides(t *testing.T) {
 	assert.Equal(t, Deny, prod.ActionFor(Mu26))
 	assert.Equal(t, Generate, prod.ActionFor(MuMeta))
 	assert.Equal(t, p.ToolImage, staging.ToolImage)
+	assert.Equal(t, p.Waypoint().String(), staging.Waypoint().String(), "built after the waypoint is parsed")
 	assert.Equal(t, []RuleID{Mu26, MuMeta}, p.Exempted("staging", []RuleID{MuMajor, Mu26, MuMeta}))
 	assert.Empty(t, p.Exempted("prod", []RuleID{Mu26}))
 
