@@ -132,7 +132,10 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 		Metrics:                metrics,
 		HealthProbeBindAddress: o.probeAddr,
 		// The controller reads the same informers the webhook does.
-		Client:                  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		// The cache keeps of each object only what the handlers and the
+		// controller read (pkg/webhook/cache.go): flat memory with the fleet.
+		Cache:                   cache.Options{ByObject: webhook.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "milvus-admission",
 		LeaderElectionNamespace: o.leaderNS,
@@ -150,6 +153,11 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 		if _, err := mgr.GetCache().GetInformer(stop, u, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("watching %s (are the Milvus Operator CRDs installed?): %w", gvk.Kind, err)
 		}
+	}
+	// A Milvus UPDATE looks its upgrades up by this index, not by listing
+	// its namespace.
+	if err := webhook.IndexUpgrades(stop, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("indexing MilvusUpgrades by the Milvus they name: %w", err)
 	}
 	// GetWebhookServer also adds the server to the manager's runnables.
 	webhook.Register(mgr.GetWebhookServer(), pol, webhook.CacheLookup{Reader: mgr.GetCache()})

@@ -11,6 +11,7 @@
 package mutate
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -28,9 +29,60 @@ const (
 	DefaultRollbackIfFailed       = true
 )
 
+// Object is what a patch is computed over: the object decoded as a map, or
+// a *Raw, which the webhook passes so that a request needing no patch never
+// decodes its object a second time.
+type Object interface {
+	map[string]any | *Raw
+}
+
+// Raw is an object's JSON, decoded into a map the first time an operation
+// needs it; every later operation sees the same map, kept in step with the
+// operations before it.
+type Raw struct {
+	data []byte
+	view *milvus.Milvus
+	obj  map[string]any
+	err  error
+	done bool
+}
+
+// NewRaw returns the Raw of data. view, when not nil, is the same object's
+// typed view (decoded from data): Milvus reads it first.
+func NewRaw(data []byte, view *milvus.Milvus) *Raw { return &Raw{data: data, view: view} }
+
+// Map decodes the object, once.
+func (r *Raw) Map() (map[string]any, error) {
+	if !r.done {
+		r.done = true
+		if err := json.Unmarshal(r.data, &r.obj); err != nil {
+			r.err = err
+		}
+	}
+	return r.obj, r.err
+}
+
+// newPatcher is a patcher over obj, decoding a *Raw; a decoding error is
+// the patcher's error.
+func newPatcher[O Object](obj O) patcher {
+	switch o := any(obj).(type) {
+	case *Raw:
+		m, err := o.Map()
+		return patcher{root: m, err: err}
+	case map[string]any:
+		return patcher{root: o}
+	}
+	panic("unreachable: Object is a map or a *Raw")
+}
+
 // Milvus defaults a Milvus: spec.components.imageUpdateMode: rollingUpgrade.
-func Milvus(obj map[string]any) ([]jsonpatch.Operation, error) {
-	p := patcher{root: obj}
+func Milvus[O Object](obj O) ([]jsonpatch.Operation, error) {
+	// A non-empty imageUpdateMode in the view is one setDefault keeps (and
+	// says spec and components are objects): nothing to decode.
+	if r, ok := any(obj).(*Raw); ok && r.view != nil && r.view.Spec.Components.ImageUpdateMode != "" {
+		return nil, nil
+	}
+	p := newPatcher(obj)
 	p.setDefault(milvus.UpdateModeRollingUpgrade, "spec", "components", "imageUpdateMode")
 	return p.ops, p.err
 }
@@ -39,19 +91,22 @@ func Milvus(obj map[string]any) ([]jsonpatch.Operation, error) {
 // target is the Milvus it names, from the informer cache, or nil; its image
 // repository (private registry included) becomes targetImage's. old is the
 // stored upgrade on UPDATE, else nil.
-func MilvusUpgrade(obj map[string]any, namespace string, old *milvus.MilvusUpgrade, target *milvus.Milvus, pol *policy.Policy) ([]jsonpatch.Operation, error) {
-	p := patcher{root: obj}
+func MilvusUpgrade[O Object](obj O, namespace string, old *milvus.MilvusUpgrade, target *milvus.Milvus, pol *policy.Policy) ([]jsonpatch.Operation, error) {
+	p := newPatcher(obj)
+	if p.err != nil {
+		return nil, p.err
+	}
 	p.setDefault(pol.ToolImage, "spec", "toolImage")
 	p.setDefault(DefaultMaxRetry, "spec", "maxRetry")
 	p.setDefault(DefaultRollbackIfFailed, "spec", "rollbackIfFailed")
 	p.setDefault(milvus.OperationUpgrade, "spec", "operation")
-	if ref, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", "milvus"); namespace != "" {
+	if ref, _, _ := unstructured.NestedFieldNoCopy(p.root, "spec", "milvus"); namespace != "" {
 		if _, ok := ref.(map[string]any); ok {
 			p.setDefault(namespace, "spec", "milvus", "namespace")
 		}
 	}
 	// An unparsable targetVersion gets no targetImage; validation says why.
-	tv, _, _ := unstructured.NestedString(obj, "spec", "targetVersion")
+	tv, _, _ := unstructured.NestedString(p.root, "spec", "targetVersion")
 	image := TargetImage(target, tv, pol)
 	if image == "" {
 		return p.ops, p.err
@@ -59,7 +114,7 @@ func MilvusUpgrade(obj map[string]any, namespace string, old *milvus.MilvusUpgra
 	// Retargeted before the operator started: a targetImage that we injected
 	// for the old targetVersion, and that the request only carried over,
 	// follows the new one. One the user chose stays (MU-UP-IMAGE judges it).
-	if ti, _, _ := unstructured.NestedString(obj, "spec", "targetImage"); old != nil && old.Status.State == "" &&
+	if ti, _, _ := unstructured.NestedString(p.root, "spec", "targetImage"); old != nil && old.Status.State == "" &&
 		tv != old.Spec.TargetVersion && ti == old.Spec.TargetImage && ti == TargetImage(target, old.Spec.TargetVersion, pol) {
 		p.set(image, "spec", "targetImage")
 	}
@@ -86,8 +141,8 @@ func TargetImage(target *milvus.Milvus, version string, pol *policy.Policy) stri
 
 // Hold keeps the old global image and version on a Milvus whose change waits
 // for a metadata migration, and records the plan in its annotations.
-func Hold(obj map[string]any, plan *migration.Plan) ([]jsonpatch.Operation, error) {
-	p := patcher{root: obj}
+func Hold[O Object](obj O, plan *migration.Plan) ([]jsonpatch.Operation, error) {
+	p := newPatcher(obj)
 	p.set(plan.HeldImage, "spec", "components", "image")
 	p.set(plan.HeldVersion, "spec", "components", "version")
 	for _, key := range migration.IntentAnnotations {
@@ -98,15 +153,15 @@ func Hold(obj map[string]any, plan *migration.Plan) ([]jsonpatch.Operation, erro
 
 // Version sets spec.components.version to version; used only where the
 // field is already set (the operator's hand-off, validate.HandOffVersion).
-func Version(obj map[string]any, version string) ([]jsonpatch.Operation, error) {
-	p := patcher{root: obj}
+func Version[O Object](obj O, version string) ([]jsonpatch.Operation, error) {
+	p := newPatcher(obj)
 	p.set(version, "spec", "components", "version")
 	return p.ops, p.err
 }
 
 // Cancel drops the intent annotations.
-func Cancel(obj map[string]any) ([]jsonpatch.Operation, error) {
-	p := patcher{root: obj}
+func Cancel[O Object](obj O) ([]jsonpatch.Operation, error) {
+	p := newPatcher(obj)
 	for _, key := range migration.IntentAnnotations {
 		p.set("", "metadata", "annotations", key)
 	}

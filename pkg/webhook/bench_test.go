@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -12,12 +14,14 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/validate"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // benchRequest builds an admission request the way the webhook receives it.
 func benchRequest(op admissionv1.Operation, object, old string) admission.Request {
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		Operation: op, Name: "my-release", Namespace: "default",
+		UID: "bench", Operation: op, Name: "my-release", Namespace: "default",
 		UserInfo: authenticationv1.UserInfo{Username: "alice"},
 		Object:   runtime.RawExtension{Raw: []byte(object)},
 	}}
@@ -62,4 +66,111 @@ func BenchmarkMutateMilvusUpgrade(b *testing.B) {
 
 func BenchmarkValidateMilvusUpgrade(b *testing.B) {
 	benchHandle(b, ValidateMilvusUpgradePath, benchRequest(admissionv1.Create, fmt.Sprintf(upgradeNew, "v2.2.16"), ""), true)
+}
+
+// productionReview is a Milvus UPDATE as the API server sends it for a
+// production-sized object (webhooktest.UpdateReview), decoded from the
+// AdmissionReview as controller-runtime decodes it.
+func productionReview(b *testing.B, from, to string) admission.Request {
+	b.Helper()
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(webhooktest.UpdateReview("tenant-a", "search", from, to, "alice"), &review); err != nil {
+		b.Fatal(err)
+	}
+	return admission.Request{AdmissionRequest: *review.Request}
+}
+
+// BenchmarkProductionUpdate serves the review of hack/bench in memory: the
+// handlers' share of a served request (hack/bench measures the rest).
+func BenchmarkProductionUpdate(b *testing.B) {
+	req := productionReview(b, "milvusdb/milvus:v2.4.22", "milvusdb/milvus:v2.4.23")
+	for _, path := range []string{ValidateMilvusPath, MutateMilvusPath} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) { benchHandle(b, path, req, true) })
+	}
+	b.Run("decode-one-object", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m milvus.Milvus
+			if err := decodeView(req.Object.Raw, milvus.MilvusKind, &m, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode-one-object-encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m milvus.Milvus
+			if err := milvus.Decode(req.Object.Raw, milvus.MilvusKind, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// onlyRule is the default policy with every rule off but id.
+func onlyRule(b *testing.B, id policy.RuleID) *policy.Policy {
+	b.Helper()
+	var doc strings.Builder
+	doc.WriteString("rules:\n")
+	for _, r := range policy.Rules {
+		action := policy.Off
+		if r == id {
+			action = policy.Default().ActionFor(r)
+		}
+		fmt.Fprintf(&doc, "  %s: %s\n", r, action)
+	}
+	p, err := policy.Parse([]byte(doc.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkDecision is the decision alone, rules only (no decoding, no
+// lookup, no response): validate.Decide over validate.Milvus or
+// validate.MilvusUpgrade, for each rule on its own ("none" is what every
+// decision pays before any rule runs), and for the default policy.
+func BenchmarkDecision(b *testing.B) {
+	view := func(from, to string) validate.MilvusChange {
+		req := productionReview(b, from, to)
+		old, cur := &milvus.Milvus{}, &milvus.Milvus{}
+		if decodeView(req.OldObject.Raw, milvus.MilvusKind, old, nil) != nil || decodeView(req.Object.Raw, milvus.MilvusKind, cur, nil) != nil {
+			b.Fatal("the review does not decode")
+		}
+		return validate.MilvusChange{Old: old, New: cur, User: "alice"}
+	}
+	changes := []struct {
+		name   string
+		change validate.MilvusChange
+	}{
+		{"allowed-2.4.22-2.4.23", view("milvusdb/milvus:v2.4.22", "milvusdb/milvus:v2.4.23")},
+		{"denied-2.1.4-2.4.23", view("milvusdb/milvus:v2.1.4", "milvusdb/milvus:v2.4.23")},
+	}
+	target := changes[1].change.Old
+	upgrade := &milvus.MilvusUpgrade{}
+	upgrade.Name, upgrade.Namespace = "search-migrate", "tenant-a"
+	upgrade.Spec = milvus.MilvusUpgradeSpec{Milvus: milvus.ObjectReference{Name: "search"}, SourceVersion: "v2.1.4",
+		TargetVersion: "v2.2.16", TargetImage: "milvusdb/milvus:v2.2.16", ToolImage: "milvusdb/meta-migration:v2.2.0"}
+
+	run := func(b *testing.B, p *policy.Policy) {
+		for _, c := range changes {
+			b.Run(c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					validate.Decide(validate.Milvus(c.change, p), p)
+				}
+			})
+		}
+		b.Run("upgrade-2.1.4-2.2.16", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: upgrade, Target: target}, p), p)
+			}
+		})
+	}
+	b.Run("default-policy", func(b *testing.B) { run(b, policy.Default()) })
+	b.Run("none", func(b *testing.B) { run(b, onlyRule(b, "")) })
+	for _, id := range policy.Rules {
+		b.Run(string(id), func(b *testing.B) { run(b, onlyRule(b, id)) })
+	}
 }

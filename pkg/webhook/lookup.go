@@ -52,22 +52,35 @@ func get[T any](ctx context.Context, r client.Reader, gvk schema.GroupVersionKin
 	return out, nil
 }
 
-// UpgradesFor implements Lookup.
+// UpgradesFor implements Lookup. It asks the UpgradeTargetField index
+// (IndexUpgrades), which holds the few upgrades of this Milvus, instead of
+// listing and converting every upgrade of the namespace. A reader without
+// the index (the API server, a client in a test) rejects the field
+// selector; the namespace is then listed as before.
 func (l CacheLookup) UpgradesFor(ctx context.Context, namespace, name string) ([]milvus.MilvusUpgrade, error) {
+	key := namespace + "/" + name
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
-	if err := l.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, err
+	// No deep copy: the items are only converted, never changed.
+	err := l.Reader.List(ctx, list, client.InNamespace(namespace),
+		client.MatchingFields{UpgradeTargetField: key}, client.UnsafeDisableDeepCopy)
+	if err != nil {
+		list = &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
+		if err := l.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return nil, err
+		}
 	}
 	var out []milvus.MilvusUpgrade
 	for i := range list.Items {
+		if target := UpgradeTarget(&list.Items[i]); len(target) == 0 || target[0] != key {
+			continue // listed without the index: another Milvus's
+		}
 		var u milvus.MilvusUpgrade
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &u); err != nil {
 			return nil, err
 		}
-		if u.Spec.Milvus.Name == name && u.TargetNamespace() == namespace {
-			out = append(out, u)
-		}
+		out = append(out, u)
 	}
 	return out, nil
 }

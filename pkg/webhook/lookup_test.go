@@ -7,7 +7,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 )
 
 func TestCacheLookup(t *testing.T) {
@@ -28,31 +31,64 @@ func TestCacheLookup(t *testing.T) {
 			"spec":     map[string]any{"milvus": ref, "targetImage": "milvusdb/milvus:v2.2.16", "maxRetry": int64(3)},
 		}}
 	}
-	c := fake.NewClientBuilder().WithObjects(m,
+	objects := []client.Object{m,
 		upgrade("mine", "default", "my-release", ""),
 		upgrade("mine-explicit", "default", "my-release", "default"),
 		upgrade("other-milvus", "default", "another", ""),
 		upgrade("other-namespace", "tenant-b", "my-release", ""),
-	).Build()
-	l := CacheLookup{Reader: c}
-	ctx := context.Background()
-
-	got, err := l.Milvus(ctx, "default", "my-release")
-	require.NoError(t, err)
-	require.NotNil(t, got)
-	assert.Equal(t, "milvusdb/milvus:v2.1.4", got.Spec.Components.Image)
-	assert.Equal(t, "v2.1.4", got.Status.CurrentVersion)
-
-	missing, err := l.Milvus(ctx, "default", "nope")
-	require.NoError(t, err)
-	assert.Nil(t, missing, "a missing Milvus is nil, not an error")
-
-	ups, err := l.UpgradesFor(ctx, "default", "my-release")
-	require.NoError(t, err)
-	var names []string
-	for _, u := range ups {
-		names = append(names, u.Name)
-		assert.Equal(t, "milvusdb/milvus:v2.2.16", u.Spec.TargetImage)
+		upgrade("naming-default-from-elsewhere", "tenant-b", "my-release", "default"),
 	}
-	assert.ElementsMatch(t, []string{"mine", "mine-explicit"}, names)
+	// With the index, as the webhook's cache has it, and without, as the
+	// controller's tests read a plain client: the same answers.
+	for name, c := range map[string]client.Client{
+		"indexed": fake.NewClientBuilder().WithObjects(objects...).
+			WithIndex(newUnstructured(milvus.MilvusUpgradeKind), UpgradeTargetField, UpgradeTarget).Build(),
+		"not indexed": fake.NewClientBuilder().WithObjects(objects...).Build(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := CacheLookup{Reader: c}
+			ctx := context.Background()
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
+			indexErr := c.List(ctx, list, client.MatchingFields{UpgradeTargetField: "default/my-release"})
+			assert.Equal(t, name == "indexed", indexErr == nil, "the index answers (%v)", indexErr)
+
+			got, err := l.Milvus(ctx, "default", "my-release")
+			require.NoError(t, err)
+			require.NotNil(t, got)
+			assert.Equal(t, "milvusdb/milvus:v2.1.4", got.Spec.Components.Image)
+			assert.Equal(t, "v2.1.4", got.Status.CurrentVersion)
+
+			missing, err := l.Milvus(ctx, "default", "nope")
+			require.NoError(t, err)
+			assert.Nil(t, missing, "a missing Milvus is nil, not an error")
+
+			ups, err := l.UpgradesFor(ctx, "default", "my-release")
+			require.NoError(t, err)
+			var names []string
+			for _, u := range ups {
+				names = append(names, u.Name)
+				assert.Equal(t, "milvusdb/milvus:v2.2.16", u.Spec.TargetImage)
+			}
+			assert.ElementsMatch(t, []string{"mine", "mine-explicit"}, names)
+
+			none, err := l.UpgradesFor(ctx, "default", "nope")
+			require.NoError(t, err)
+			assert.Empty(t, none)
+		})
+	}
+}
+
+func TestUpgradeTarget(t *testing.T) {
+	up := func(spec map[string]any) client.Object {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "milvus.io/v1beta1", "kind": "MilvusUpgrade",
+			"metadata": map[string]any{"name": "u", "namespace": "tenant-a"}, "spec": spec,
+		}}
+	}
+	assert.Equal(t, []string{"tenant-a/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db"}})))
+	assert.Equal(t, []string{"tenant-a/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db", "namespace": ""}})))
+	assert.Equal(t, []string{"tenant-b/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db", "namespace": "tenant-b"}})))
+	assert.Empty(t, UpgradeTarget(up(map[string]any{"milvus": map[string]any{}})))
+	assert.Empty(t, UpgradeTarget(up(nil)))
 }

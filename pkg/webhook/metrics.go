@@ -28,7 +28,27 @@ var Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Admission decisions by kind, operation, decision (allowed, warned, denied, held, cancelled) and rule ID.",
 }, []string{"kind", "operation", "decision", "rule"})
 
-func init() { metrics.Registry.MustRegister(Decisions) }
+// Exemptions counts the decisions a namespace's policy override changed
+// (policy namespaces.<ns>.rules), by namespace and rule.
+var Exemptions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "milvus_admission_exemptions_total",
+	Help: "Decisions whose rule action a namespace's policy override changed, by namespace and rule ID.",
+}, []string{"namespace", "rule"})
+
+func init() { metrics.Registry.MustRegister(Decisions, Exemptions) }
+
+// exempted counts and logs the fired rules whose action the request's
+// namespace overrides: every exception is visible.
+func (h *handlers) exempted(ctx context.Context, req admission.Request, fired []policy.RuleID) {
+	ex := h.policy.Exempted(req.Namespace, fired)
+	for _, r := range ex {
+		Exemptions.WithLabelValues(req.Namespace, string(r)).Inc()
+	}
+	if len(ex) > 0 {
+		logf.FromContext(ctx).Info("namespace exemption applied", "namespace", req.Namespace, "name", req.Name,
+			"user", req.UserInfo.Username, "rules", policy.Join(ex, ","))
+	}
+}
 
 // record counts a decision and logs at info every one that is not a plain
 // allow, with the object, the user and the rules: what a platform team

@@ -19,10 +19,7 @@ import (
 // needs a metadata migration, the hold (pkg/migration). It never denies:
 // what cannot be held reaches validateMilvus unheld and is denied there.
 func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur, old *milvus.Milvus) admission.Response {
-	obj, err := raw(req)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+	obj := raw(req, cur)
 	ops, err := mutate.Milvus(obj)
 	if err != nil {
 		return badRequest(ctx, err)
@@ -34,11 +31,12 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	need := validate.HeldMigration(validate.Milvus(change, h.policy), h.policy)
+	pol := h.policy.For(req.Namespace)
+	need := validate.HeldMigration(validate.Milvus(change, pol), pol)
 	out := migration.Decide(old, cur, need, change.Upgrades,
-		migration.Request{ByOperator: h.policy.IsOperator(change.User), Applier: applier(req)})
+		migration.Request{ByOperator: pol.IsOperator(change.User), Applier: applier(req)})
 	var more []jsonpatch.Operation
-	switch v := validate.HandOffVersion(change, h.policy); {
+	switch v := validate.HandOffVersion(change, pol); {
 	case out.Hold != nil:
 		more, err = mutate.Hold(obj, out.Hold)
 	case out.Cancel:
@@ -71,7 +69,9 @@ func (h *handlers) validateMilvus(ctx context.Context, req admission.Request, cu
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	d := validate.Decide(validate.Milvus(change, h.policy), h.policy)
+	pol := h.policy.For(req.Namespace)
+	d := validate.Decide(validate.Milvus(change, pol), pol)
+	h.exempted(ctx, req, d.Rules)
 	return decided(ctx, req, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
 }
 

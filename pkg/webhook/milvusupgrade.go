@@ -12,15 +12,12 @@ import (
 
 // mutateMilvusUpgrade serves MutateMilvusUpgradePath.
 func (h *handlers) mutateMilvusUpgrade(ctx context.Context, req admission.Request, cur, old *milvus.MilvusUpgrade) admission.Response {
-	obj, err := raw(req)
-	if err != nil {
-		return badRequest(ctx, err)
-	}
+	obj := raw(req, nil)
 	target, err := h.targetOf(ctx, cur)
 	if err != nil {
 		return lookupFailed(ctx, err)
 	}
-	ops, err := mutate.MilvusUpgrade(obj, cur.Namespace, old, target, h.policy)
+	ops, err := mutate.MilvusUpgrade(obj, cur.Namespace, old, target, h.policy.For(req.Namespace))
 	if err != nil {
 		return badRequest(ctx, err)
 	}
@@ -40,8 +37,10 @@ func (h *handlers) validateMilvusUpgrade(ctx context.Context, req admission.Requ
 			return lookupFailed(ctx, err)
 		}
 	}
-	vs := validate.MilvusUpgrade(change, h.policy)
-	return decided(ctx, req, milvus.MilvusUpgradeKind.GroupKind(), objectName(req, cur.GenerateName), validate.Decide(vs, h.policy))
+	pol := h.policy.For(req.Namespace)
+	d := validate.Decide(validate.MilvusUpgrade(change, pol), pol)
+	h.exempted(ctx, req, d.Rules)
+	return decided(ctx, req, milvus.MilvusUpgradeKind.GroupKind(), objectName(req, cur.GenerateName), d)
 }
 
 // targetOf looks up the Milvus an upgrade names. Only the upgrade's own

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/mutate"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/validate"
 )
@@ -119,8 +120,9 @@ type object[T any] interface {
 // types, rejecting another kind. The new object gets the request's namespace
 // when it has none (a CREATE may leave it to the API server).
 func decode[T any, PT object[T]](req admission.Request, gvk schema.GroupVersionKind) (cur, old PT, err error) {
+	var long longStrings
 	cur = new(T)
-	if err := milvus.Decode(req.Object.Raw, gvk, cur); err != nil {
+	if err := decodeView(req.Object.Raw, gvk, cur, &long); err != nil {
 		return nil, nil, err
 	}
 	if cur.GetNamespace() == "" {
@@ -128,20 +130,44 @@ func decode[T any, PT object[T]](req admission.Request, gvk schema.GroupVersionK
 	}
 	if req.Operation == admissionv1.Update {
 		old = new(T)
-		if err := milvus.Decode(req.OldObject.Raw, gvk, old); err != nil {
+		if err := decodeView(req.OldObject.Raw, gvk, old, &long); err != nil {
 			return nil, nil, fmt.Errorf("old object: %w", err)
 		}
 	}
 	return cur, old, nil
 }
 
-// raw decodes the new object generically, for patching.
-func raw(req admission.Request) (map[string]any, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
-		return nil, err
+// decodeView reads one object into its view in a single pass: a Milvus with
+// decodeMilvus (long as there), anything else with one encoding/json decode,
+// whose apiVersion and kind are then checked. What that pass does not take
+// (malformed input, another kind) is decoded again by milvus.Decode, so that
+// the error is the one it has always been.
+func decodeView(raw []byte, gvk schema.GroupVersionKind, out any, long *longStrings) error {
+	var ok bool
+	switch v := out.(type) {
+	case *milvus.Milvus:
+		ok = decodeMilvus(raw, v, long) && v.GroupVersionKind() == gvk
+		if !ok {
+			*v = milvus.Milvus{}
+		}
+	case *milvus.MilvusUpgrade:
+		ok = json.Unmarshal(raw, v) == nil && v.GroupVersionKind() == gvk
+		if !ok {
+			*v = milvus.MilvusUpgrade{}
+		}
 	}
-	return obj, nil
+	if ok {
+		return nil
+	}
+	return milvus.Decode(raw, gvk, out)
+}
+
+// raw is the new object for patching, decoded into a map only when an
+// operation needs it (a missing default, the hold, the cancel): most
+// requests need no patch and decode their object once, into view. view may
+// be nil.
+func raw(req admission.Request, view *milvus.Milvus) *mutate.Raw {
+	return mutate.NewRaw(req.Object.Raw, view)
 }
 
 // badRequest answers a request we cannot read: a 400 naming what is wrong.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,8 +50,14 @@ func (f *fakeLookup) UpgradesFor(_ context.Context, ns, name string) ([]milvus.M
 // server serves the four paths as the webhook server does.
 func server(t *testing.T, lookup Lookup) *httptest.Server {
 	t.Helper()
+	return serverWith(t, lookup, policy.Default())
+}
+
+// serverWith serves the four paths with policy p.
+func serverWith(t *testing.T, lookup Lookup, p *policy.Policy) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
-	for path, h := range Handlers(policy.Default(), lookup) {
+	for path, h := range Handlers(p, lookup) {
 		hh, err := admission.StandaloneWebhook(&admission.Webhook{Handler: h}, admission.StandaloneOptions{Logger: logr.Discard()})
 		require.NoError(t, err)
 		mux.Handle(path, hh)
@@ -66,12 +73,13 @@ const (
 )
 
 type review struct {
-	op       admissionv1.Operation
-	kind     string
-	user     string
-	object   string
-	old      string
-	resource string
+	namespace string // "default" when empty
+	op        admissionv1.Operation
+	kind      string
+	user      string
+	object    string
+	old       string
+	resource  string
 }
 
 // post sends a raw AdmissionReview and returns the response part.
@@ -82,7 +90,7 @@ func post(t *testing.T, srv *httptest.Server, path string, r review) *admissionv
 		Kind:      metav1.GroupVersionKind{Group: "milvus.io", Version: "v1beta1", Kind: r.kind},
 		Resource:  metav1.GroupVersionResource{Group: "milvus.io", Version: "v1beta1", Resource: r.resource},
 		Name:      "my-release",
-		Namespace: "default",
+		Namespace: cmp.Or(r.namespace, "default"),
 		Operation: r.op,
 		UserInfo:  authenticationv1.UserInfo{Username: r.user},
 		Object:    runtime.RawExtension{Raw: []byte(r.object)},

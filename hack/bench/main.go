@@ -1,0 +1,356 @@
+// Command bench measures the served throughput of the admission handlers
+// against a no-op controller-runtime webhook, both behind the same server:
+// one pkg/webhook.Server, TLS on loopback, the project's four handlers and
+// two no-op handlers (admission.Allowed, admission.Patched with no patch)
+// registered side by side. wrk drives one path at a time with the same
+// AdmissionReview: a Milvus UPDATE as the API server sends it for a
+// production-sized object (pkg/webhook/webhooktest). Rounds alternate the
+// order of the paths; the medians and their ratio are printed.
+//
+// The handlers read an in-memory lookup here: the informer cache's cost is
+// what hack/benchscale measures, against a real API server.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
+)
+
+// The no-op paths, served by the same server as the project's.
+const (
+	noopValidatePath = "/noop-validate"
+	noopMutatePath   = "/noop-mutate"
+)
+
+type options struct {
+	rounds      int
+	duration    time.Duration
+	connections int
+	threads     int
+	cpuProfile  string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 9, "rounds; each runs every path once, the project and the no-op in alternating order")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "wrk duration of one path in one round, whole seconds")
+	flag.IntVar(&o.connections, "connections", 16, "wrk connections")
+	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server over the timed rounds to this file")
+	flag.Parse()
+	if o.rounds < 1 || o.rounds > 51 || o.duration < time.Second || o.duration > time.Minute || o.connections < 1 || o.connections > 256 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be in 1..51, -duration in [1s, 1m] (whole seconds), -connections in 1..256")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return errors.New("wrk is not installed (Debian/Ubuntu: apt-get install wrk); the served benchmark needs it")
+	}
+	logf.SetLogger(logr.Discard())
+	dir, err := os.MkdirTemp("", "milvus-admission-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	caPEM, err := writeCerts(dir)
+	if err != nil {
+		return err
+	}
+
+	srv := webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", CertDir: dir})
+	webhook.Register(srv, policy.Default(), lookup{})
+	srv.Register(noopValidatePath, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		return admission.Allowed("")
+	})})
+	srv.Register(noopMutatePath, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		return admission.Patched("")
+	})})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	for srv.BoundAddr() == "" {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	base := "https://" + srv.BoundAddr()
+
+	body := webhooktest.UpdateReview("tenant-a", "search", "milvusdb/milvus:v2.4.22", "milvusdb/milvus:v2.4.23", "alice")
+	bodyFile := filepath.Join(dir, "review.json")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		return err
+	}
+	script := filepath.Join(dir, "post.lua")
+	if err := os.WriteFile(script, fmt.Appendf(nil, luaScript, bodyFile), 0o600); err != nil {
+		return err
+	}
+	// Each path must answer the review as intended before it is timed.
+	if err := check(base, caPEM, body); err != nil {
+		return err
+	}
+
+	fmt.Printf("served benchmark: pkg/webhook.Server, TLS on 127.0.0.1, wrk %d threads %d connections HTTP/1.1, %s per path per round, %d rounds\n",
+		o.threads, o.connections, o.duration, o.rounds)
+	fmt.Printf("review: Milvus UPDATE milvusdb/milvus:v2.4.22 → v2.4.23, %d bytes (object and oldObject %d bytes each); GOMAXPROCS=%d, %s\n",
+		len(body), len(body)/2, runtime.GOMAXPROCS(0), runtime.Version())
+
+	type pair struct{ name, project, noop string }
+	pairs := []pair{
+		{"validate", webhook.ValidateMilvusPath, noopValidatePath},
+		{"mutate", webhook.MutateMilvusPath, noopMutatePath},
+	}
+	// Warm up every path (TLS sessions, the heap, the CPU's caches).
+	for _, p := range pairs {
+		for _, path := range []string{p.noop, p.project} {
+			if _, err := runWrk(wrk, options{duration: time.Second, connections: o.connections, threads: o.threads}, script, base+path); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rates, cpus, ratios, cpuRatios := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	for r := range o.rounds {
+		for _, p := range pairs {
+			order := []string{p.noop, p.project}
+			if r%2 == 1 {
+				order = []string{p.project, p.noop}
+			}
+			for _, path := range order {
+				res, err := runWrk(wrk, o, script, base+path)
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				rates[path] = append(rates[path], res.rps)
+				cpus[path] = append(cpus[path], float64(res.cpuReq.Microseconds()))
+			}
+			n := len(rates[p.project]) - 1
+			ratios[p.name] = append(ratios[p.name], rates[p.project][n]/rates[p.noop][n])
+			cpuRatios[p.name] = append(cpuRatios[p.name], cpus[p.noop][n]/cpus[p.project][n])
+		}
+		fmt.Printf("round %d:", r+1)
+		for _, p := range pairs {
+			n := len(rates[p.project]) - 1
+			fmt.Printf("  %s %.0f vs no-op %.0f req/s (%.2f×)", p.name, rates[p.project][n], rates[p.noop][n], ratios[p.name][n])
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+	fmt.Printf("%-9s %14s %14s %8s %16s %16s %8s\n", "path", "project req/s", "no-op req/s", "ratio", "project CPU/req", "no-op CPU/req", "ratio")
+	for _, p := range pairs {
+		fmt.Printf("%-9s %14.0f %14.0f %7.2f× %14.0fµs %14.0fµs %7.2f×\n", p.name, median(rates[p.project]), median(rates[p.noop]), median(ratios[p.name]),
+			median(cpus[p.project]), median(cpus[p.noop]), median(cpuRatios[p.name]))
+	}
+	fmt.Println("(medians over the rounds; ratio: the median of each round's project / no-op, the two measured back to back;")
+	fmt.Println(" CPU/req: the server process's user+system time per request, its ratio no-op / project, what a CPU-bound")
+	fmt.Println(" server would reach: less sensitive to other load on the machine)")
+	return nil
+}
+
+// luaScript makes wrk POST the review in the file %q.
+const luaScript = `local f = assert(io.open(%q, "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+`
+
+var (
+	rpsLine    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	countLine  = regexp.MustCompile(`([0-9]+) requests in`)
+	errorsLine = regexp.MustCompile(`(Non-2xx or 3xx responses|Socket errors):.*`)
+)
+
+// result is one wrk run: requests per second, and this process's CPU time
+// (the server's: wrk is another process) per request.
+type result struct {
+	rps    float64
+	cpuReq time.Duration
+}
+
+func runWrk(wrk string, o options, script, url string) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
+	defer cancel()
+	cpu0 := cpuTime()
+	out, err := exec.CommandContext(ctx, wrk, "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections),
+		"-d", fmt.Sprintf("%ds", int(o.duration.Seconds())), "-s", script, url).CombinedOutput()
+	cpu := cpuTime() - cpu0
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	if e := errorsLine.Find(out); e != nil {
+		return result{}, fmt.Errorf("wrk reports %s\n%s", e, out)
+	}
+	m, n := rpsLine.FindSubmatch(out), countLine.FindSubmatch(out)
+	if m == nil || n == nil {
+		return result{}, fmt.Errorf("no request count or Requests/sec in wrk's output:\n%s", out)
+	}
+	rps, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return result{}, err
+	}
+	count, err := strconv.Atoi(string(n[1]))
+	if err != nil || count == 0 {
+		return result{}, fmt.Errorf("wrk completed no request:\n%s", out)
+	}
+	return result{rps: rps, cpuReq: cpu / time.Duration(count)}, nil
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// check posts the review once to every path and verifies the answer: every
+// path allows it, and the project's paths say they decided.
+func check(base string, caPEM, body []byte) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, path := range []string{webhook.ValidateMilvusPath, webhook.MutateMilvusPath, noopValidatePath, noopMutatePath} {
+		resp, err := client.Post(base+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var review admissionv1.AdmissionReview
+		if err := json.Unmarshal(data, &review); err != nil || review.Response == nil {
+			return fmt.Errorf("%s: not an AdmissionReview (%v): %s", path, err, data)
+		}
+		r := review.Response
+		if !r.Allowed || len(r.Patch) > 0 || len(r.Warnings) > 0 {
+			return fmt.Errorf("%s: expected a plain allow, got %s", path, data)
+		}
+		if !strings.HasPrefix(path, "/noop") && r.AuditAnnotations[webhook.AuditDecision] == "" {
+			return fmt.Errorf("%s: no decision in the audit annotations: %s", path, data)
+		}
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// lookup is the in-memory cache of the benchmark: the Milvus under review
+// and an upgrade of another Milvus in its namespace.
+type lookup struct{}
+
+func (lookup) Milvus(context.Context, string, string) (*milvus.Milvus, error) { return nil, nil }
+func (lookup) UpgradesFor(context.Context, string, string) ([]milvus.MilvusUpgrade, error) {
+	return nil, nil
+}
+
+// writeCerts writes a serving certificate for 127.0.0.1 into dir and
+// returns the PEM of the self-signed CA that signed it.
+func writeCerts(dir string) ([]byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bench"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	for name, block := range map[string]*pem.Block{
+		"tls.crt": {Type: "CERTIFICATE", Bytes: der},
+		"tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return caPEM, nil
+}
