@@ -4,7 +4,7 @@
 // know is never dropped.
 //
 // Defaults only add what is absent: a value the user set — false and 0
-// included — is never overwritten. The two generation patches do more, and
+// included — is never overwritten. The generation patches do more, and
 // only to the fields they own: Hold replaces the global image and version
 // with the held ones and records the intent annotations; Cancel removes them;
 // Version moves a version pin along with the operator's image hand-off.
