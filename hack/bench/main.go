@@ -17,20 +17,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,7 +42,6 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
@@ -98,13 +90,13 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	caPEM, err := writeCerts(dir)
+	caPEM, err := webhooktest.WriteServingCert(dir)
 	if err != nil {
 		return err
 	}
 
 	srv := webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", CertDir: dir})
-	webhook.Register(srv, policy.Default(), lookup{})
+	webhook.Register(srv, policy.Default(), webhooktest.NoLookup{})
 	srv.Register(noopValidatePath, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})})
@@ -301,59 +293,4 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// lookup is the in-memory cache of the benchmark: the Milvus under review
-// and an upgrade of another Milvus in its namespace.
-type lookup struct{}
-
-func (lookup) Milvus(context.Context, string, string) (*milvus.Milvus, error) { return nil, nil }
-func (lookup) UpgradesFor(context.Context, string, string) ([]milvus.MilvusUpgrade, error) {
-	return nil, nil
-}
-
-// writeCerts writes a serving certificate for 127.0.0.1 into dir and
-// returns the PEM of the self-signed CA that signed it.
-func writeCerts(dir string) ([]byte, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bench"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, caTmpl, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	for name, block := range map[string]*pem.Block{
-		"tls.crt": {Type: "CERTIFICATE", Bytes: der},
-		"tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return caPEM, nil
 }

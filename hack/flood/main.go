@@ -17,19 +17,13 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -47,9 +41,9 @@ import (
 	"github.com/go-logr/logr"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 type options struct {
@@ -90,14 +84,6 @@ func main() {
 	}
 }
 
-// noLookup finds nothing, like an empty informer cache.
-type noLookup struct{}
-
-func (noLookup) Milvus(context.Context, string, string) (*milvus.Milvus, error) { return nil, nil }
-func (noLookup) UpgradesFor(context.Context, string, string) ([]milvus.MilvusUpgrade, error) {
-	return nil, nil
-}
-
 func runServer(o options) error {
 	logf.SetLogger(logr.Discard()) // handshake errors would flood stdout
 	dir, err := os.MkdirTemp("", "flood")
@@ -105,11 +91,11 @@ func runServer(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := writeCerts(dir); err != nil {
+	if _, err := webhooktest.WriteServingCert(dir); err != nil {
 		return err
 	}
 	srv := webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", CertDir: dir, ReadTimeout: o.readTimeout})
-	webhook.Register(srv, policy.Default(), noLookup{})
+	webhook.Register(srv, policy.Default(), webhooktest.NoLookup{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -445,50 +431,4 @@ func probe(c *http.Client, addr string) (time.Duration, error) {
 		return 0, errors.Join(errors.New(resp.Status), err)
 	}
 	return time.Since(start), nil
-}
-
-// writeCerts writes a CA (ca.crt) and a serving certificate for 127.0.0.1
-// (tls.crt, tls.key) into dir.
-func writeCerts(dir string) error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flood CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "flood"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, caTmpl, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	for name, block := range map[string]*pem.Block{
-		"ca.crt":  {Type: "CERTIFICATE", Bytes: caDER},
-		"tls.crt": {Type: "CERTIFICATE", Bytes: der},
-		"tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
 }
