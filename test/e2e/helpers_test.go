@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"regexp"
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -20,54 +17,9 @@ const (
 	waitTimeout = 15 * time.Second
 )
 
-var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 50 {
-		name = name[len(name)-50:]
-	}
-	name = strings.Trim(fmt.Sprintf("%s-%04d", name, rand.IntN(10000)), "-")
-	kubectl(t, nil, "create", "namespace", name)
-	t.Cleanup(func() { _, _, _ = env.Kubectl(context.Background(), nil, "delete", "namespace", name, "--wait=false") })
-	return name
-}
-
-// kubectl runs kubectl and fails the test if it fails.
-func kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
-	t.Helper()
-	out, errOut, err := env.Kubectl(context.Background(), stdin, args...)
-	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, errOut)
-	return out, errOut
-}
-
 // tryKubectl runs kubectl and returns its error instead of failing.
 func tryKubectl(stdin []byte, args ...string) (stdout, stderr string, err error) {
 	return env.Kubectl(context.Background(), stdin, args...)
-}
-
-// getJSON reads an object as the API server stores it.
-func getJSON(t *testing.T, ns, resource, name string) map[string]any {
-	t.Helper()
-	out, _ := kubectl(t, nil, "get", "-n", ns, resource, name, "-o", "json")
-	var obj map[string]any
-	require.NoError(t, json.Unmarshal([]byte(out), &obj))
-	return obj
-}
-
-// at walks obj along path; nil when absent.
-func at(obj map[string]any, path ...string) any {
-	var cur any = obj
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
 }
 
 func storedImage(t *testing.T, ns, name string) any {
@@ -122,4 +74,19 @@ func eventually(t *testing.T, what string, f func() error) {
 	}); err != nil {
 		t.Fatalf("%s: still failing after %s: %v\nwebhook log:\n%s", what, waitTimeout, last, env.LogTail(20))
 	}
+}
+
+// The shared helpers (internal/e2etest), against this suite's cluster.
+var at = e2etest.At
+
+func newNamespace(t *testing.T) string { t.Helper(); return e2etest.NewNamespace(t, env, nil) }
+
+func kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
+	t.Helper()
+	return e2etest.Kubectl(t, env, stdin, args...)
+}
+
+func getJSON(t *testing.T, ns, resource, name string) map[string]any {
+	t.Helper()
+	return e2etest.GetJSON(t, env, ns, resource, name)
 }

@@ -2,11 +2,9 @@ package ha
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"maps"
-	"math/rand/v2"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,8 +25,6 @@ const (
 )
 
 var intentAnnotations = []string{annPlanned, annTarget, annRequested, annVersion}
-
-var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // ensureReplicas starts every replica an earlier test left stopped and
 // waits until the API server calls the webhooks again. It also runs in
@@ -56,27 +52,6 @@ func waitForAdmission(ctx context.Context, t *testing.T) {
 	})
 }
 
-// newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 50 {
-		name = name[len(name)-50:]
-	}
-	name = strings.Trim(fmt.Sprintf("%s-%04d", name, rand.IntN(10000)), "-")
-	kubectl(t, nil, "create", "namespace", name)
-	t.Cleanup(func() { _, _, _ = env.Kubectl(context.Background(), nil, "delete", "namespace", name, "--wait=false") })
-	return name
-}
-
-// kubectl runs kubectl as admin and fails the test if it fails.
-func kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
-	t.Helper()
-	out, errOut, err := env.Kubectl(context.Background(), stdin, args...)
-	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, errOut)
-	return out, errOut
-}
-
 // tryKubectl runs kubectl and returns its error, with stderr, instead of
 // failing.
 func tryKubectl(stdin []byte, args ...string) (stdout, stderr string, err error) {
@@ -85,28 +60,6 @@ func tryKubectl(stdin []byte, args ...string) (stdout, stderr string, err error)
 		err = fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, errOut)
 	}
 	return out, errOut, err
-}
-
-// getJSON reads an object as the API server stores it.
-func getJSON(t *testing.T, ns, resource, name string) map[string]any {
-	t.Helper()
-	out, _ := kubectl(t, nil, "get", "-n", ns, resource, name, "-o", "json")
-	var obj map[string]any
-	require.NoError(t, json.Unmarshal([]byte(out), &obj))
-	return obj
-}
-
-// at walks obj along path; nil when absent.
-func at(obj map[string]any, path ...string) any {
-	var cur any = obj
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
 }
 
 func storedImage(t *testing.T, ns, name string) any {
@@ -198,4 +151,19 @@ func eventuallyCtx(ctx context.Context, t *testing.T, timeout time.Duration, wha
 	}); err != nil {
 		t.Fatalf("%s: still failing after %s: %v\nreplica logs:\n%s", what, timeout, last, env.LogTail(15))
 	}
+}
+
+// The shared helpers (internal/e2etest), against this suite's cluster.
+var at = e2etest.At
+
+func newNamespace(t *testing.T) string { t.Helper(); return e2etest.NewNamespace(t, env, nil) }
+
+func kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
+	t.Helper()
+	return e2etest.Kubectl(t, env, stdin, args...)
+}
+
+func getJSON(t *testing.T, ns, resource, name string) map[string]any {
+	t.Helper()
+	return e2etest.GetJSON(t, env, ns, resource, name)
 }

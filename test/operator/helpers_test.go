@@ -3,10 +3,8 @@ package operator
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"regexp"
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"strings"
 	"testing"
 	"time"
@@ -41,58 +39,31 @@ type plane struct {
 	op *operator.Operator
 }
 
-var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
-
 // newNamespace creates a namespace for one test and deletes it afterwards;
 // when the test failed, it logs the ends of the operator's and the webhook's
 // logs.
 func (p *plane) newNamespace(t *testing.T) string {
 	t.Helper()
-	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 50 {
-		name = name[len(name)-50:]
-	}
-	name = strings.Trim(fmt.Sprintf("%s-%04d", strings.Trim(name, "-"), rand.IntN(10000)), "-")
-	p.kubectl(t, nil, "create", "namespace", name)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("operator log (%s):\n%s", p.op.LogPath, p.op.LogTail(40))
-			t.Logf("webhook log:\n%s", p.c.LogTail(40))
-		}
-		_, _, _ = p.c.Kubectl(context.Background(), nil, "delete", "namespace", name, "--wait=false")
+	return e2etest.NewNamespace(t, p.c, func() {
+		t.Logf("operator log (%s):\n%s", p.op.LogPath, p.op.LogTail(40))
+		t.Logf("webhook log:\n%s", p.c.LogTail(40))
 	})
-	return name
 }
 
 // kubectl runs kubectl as admin and fails the test if it fails.
 func (p *plane) kubectl(t *testing.T, stdin []byte, args ...string) (stdout, stderr string) {
 	t.Helper()
-	out, errOut, err := p.c.Kubectl(context.Background(), stdin, args...)
-	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, errOut)
-	return out, errOut
+	return e2etest.Kubectl(t, p.c, stdin, args...)
 }
 
 // getJSON reads an object as the API server stores it.
 func (p *plane) getJSON(t *testing.T, ns, resource, name string) map[string]any {
 	t.Helper()
-	out, _ := p.kubectl(t, nil, "get", "-n", ns, resource, name, "-o", "json")
-	var obj map[string]any
-	require.NoError(t, json.Unmarshal([]byte(out), &obj))
-	return obj
+	return e2etest.GetJSON(t, p.c, ns, resource, name)
 }
 
-// at walks obj along path; nil when absent.
-func at(obj map[string]any, path ...string) any {
-	var cur any = obj
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
-}
+// at walks obj along path (internal/e2etest).
+var at = e2etest.At
 
 func (p *plane) storedImage(t *testing.T, ns, name string) any {
 	return at(p.getJSON(t, ns, "milvus", name), "spec", "components", "image")

@@ -1,0 +1,79 @@
+// Package e2etest holds the helpers the end-to-end suites (test/e2e,
+// test/ha, test/operator) share against a control plane: one namespace per
+// test, kubectl that fails the test, stored objects read back as JSON.
+package e2etest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Cluster is what the helpers need of a control plane: cluster.Cluster and
+// cluster.HA both run kubectl against theirs.
+type Cluster interface {
+	Kubectl(ctx context.Context, stdin []byte, args ...string) (stdout, stderr string, err error)
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// NamespaceName is a fresh namespace name for t: its name, cut to fit, and
+// a random suffix.
+func NamespaceName(t *testing.T) string {
+	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(name) > 50 {
+		name = name[len(name)-50:]
+	}
+	return strings.Trim(fmt.Sprintf("%s-%04d", strings.Trim(name, "-"), rand.IntN(10000)), "-")
+}
+
+// NewNamespace creates a namespace for t in c and deletes it when t ends;
+// onFailure, if set, runs first when t failed (to log what helps).
+func NewNamespace(t *testing.T, c Cluster, onFailure func()) string {
+	t.Helper()
+	name := NamespaceName(t)
+	Kubectl(t, c, nil, "create", "namespace", name)
+	t.Cleanup(func() {
+		if t.Failed() && onFailure != nil {
+			onFailure()
+		}
+		_, _, _ = c.Kubectl(context.Background(), nil, "delete", "namespace", name, "--wait=false")
+	})
+	return name
+}
+
+// Kubectl runs kubectl as admin against c and fails t if it fails.
+func Kubectl(t *testing.T, c Cluster, stdin []byte, args ...string) (stdout, stderr string) {
+	t.Helper()
+	out, errOut, err := c.Kubectl(context.Background(), stdin, args...)
+	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, errOut)
+	return out, errOut
+}
+
+// GetJSON reads an object as the API server stores it.
+func GetJSON(t *testing.T, c Cluster, ns, resource, name string) map[string]any {
+	t.Helper()
+	out, _ := Kubectl(t, c, nil, "get", "-n", ns, resource, name, "-o", "json")
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &obj))
+	return obj
+}
+
+// At walks obj along path; nil when absent.
+func At(obj map[string]any, path ...string) any {
+	var cur any = obj
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
