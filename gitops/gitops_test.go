@@ -1,7 +1,7 @@
 // Package gitops_test runs the GitOps integration files in this folder the
-// way Argo CD and Flux run them: the Argo CD health checks (Lua) in
-// gopher-lua with the libraries Argo CD opens for custom checks, and the
-// Flux healthCheckExprs (CEL) with Flux's own status evaluator, on Milvus and
+// way Argo CD and Flux run them (package gitops: the Argo CD health checks
+// in gopher-lua with the libraries Argo CD opens for custom checks, the
+// Flux healthCheckExprs with Flux's own CEL status evaluator), on Milvus and
 // MilvusUpgrade objects shaped like those the webhook, its migration
 // controller and the Milvus Operator produce (checked against the operator's
 // CRD schemas). It also holds argocd-cm.yaml to the .lua files and checks the
@@ -10,7 +10,6 @@ package gitops_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,14 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
-	fluxkustomize "github.com/fluxcd/pkg/apis/kustomize"
 	fluxcel "github.com/fluxcd/pkg/runtime/cel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -36,20 +32,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
+	"github.com/milvus-admission/milvus-admission/gitops"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
 )
 
 var update = flag.Bool("update", false, "rewrite argocd/argocd-cm.yaml from the .lua files")
 
-// Argo CD health status codes (gitops-engine's health.HealthStatusCode).
+// Argo CD health status codes (package gitops).
 const (
-	healthy     = "Healthy"
-	progressing = "Progressing"
-	degraded    = "Degraded"
-	suspended   = "Suspended"
+	healthy     = gitops.Healthy
+	progressing = gitops.Progressing
+	degraded    = gitops.Degraded
+	suspended   = gitops.Suspended
 )
-
-var validHealth = map[string]bool{"Unknown": true, progressing: true, suspended: true, healthy: true, degraded: true, "Missing": true}
 
 // The intent annotations the webhook's hold writes (pkg/migration).
 const (
@@ -63,106 +58,34 @@ const (
 
 func luaScript(t *testing.T, kind string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("argocd", "milvus.io", kind, "health.lua"))
+	script, err := gitops.LuaScript(kind)
 	require.NoError(t, err)
-	return string(data)
+	return script
 }
 
-// toLua converts a decoded object the way Argo CD does before it runs a
-// health script (util/lua: maps → tables, lists → 1-based tables, numbers,
-// strings, booleans; nothing else).
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch v := v.(type) {
-	case bool:
-		return lua.LBool(v)
-	case string:
-		return lua.LString(v)
-	case int64:
-		return lua.LNumber(v)
-	case float64:
-		return lua.LNumber(v)
-	case []any:
-		t := L.CreateTable(len(v), 0)
-		for _, e := range v {
-			t.Append(toLua(L, e))
-		}
-		return t
-	case map[string]any:
-		t := L.CreateTable(0, len(v))
-		for k, e := range v {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	}
-	return lua.LNil
-}
-
-type health struct{ Status, Message string }
-
-// argoHealth runs a health script as Argo CD runs a custom one from
-// argocd-cm: no standard libraries but package, base and table (Argo CD adds a
-// reduced os, which these scripts do not use; string, math and io are absent),
-// the object as the global obj, a one-second limit, and the returned table
-// read as {status, message} with a valid status code.
-func argoHealth(t *testing.T, script string, obj *unstructured.Unstructured) health {
+// argoHealth runs a health script as Argo CD runs it (gitops.ArgoHealth).
+func argoHealth(t *testing.T, script string, obj *unstructured.Unstructured) gitops.Health {
 	t.Helper()
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer L.Close()
-	for name, open := range map[string]lua.LGFunction{lua.LoadLibName: lua.OpenPackage, lua.BaseLibName: lua.OpenBase, lua.TabLibName: lua.OpenTable} {
-		require.NoError(t, L.CallByParam(lua.P{Fn: L.NewFunction(open), NRet: 0, Protect: true}, lua.LString(name)))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	L.SetContext(ctx)
-	L.SetGlobal("obj", toLua(L, obj.Object))
-	require.NoError(t, L.DoString(script), "the health script runs")
-	ret, ok := L.Get(-1).(*lua.LTable)
-	require.True(t, ok, "the health script returns a table, not %s", L.Get(-1).Type())
-	h := health{Status: ret.RawGetString("status").String(), Message: ret.RawGetString("message").String()}
-	require.True(t, validHealth[h.Status], "status %q is an Argo CD health status", h.Status)
+	h, err := gitops.ArgoHealth(script, obj)
+	require.NoError(t, err)
 	return h
 }
 
 // ---- Flux ----
 
-type kustomization struct {
-	Kind string `json:"kind"`
-	Spec struct {
-		HealthCheckExprs []fluxkustomize.CustomHealthCheck `json:"healthCheckExprs"`
-	} `json:"spec"`
-}
-
 // fluxEvaluators builds Flux's status evaluator for each kind from the
 // healthCheckExprs of gitops/flux/milvus.yaml.
 func fluxEvaluators(t *testing.T) map[string]*fluxcel.StatusEvaluator {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("flux", "milvus.yaml"))
+	evs, err := gitops.FluxEvaluators()
 	require.NoError(t, err)
-	var k kustomization
-	require.NoError(t, yaml.Unmarshal(data, &k))
-	require.Equal(t, "Kustomization", k.Kind)
-	evs := map[string]*fluxcel.StatusEvaluator{}
-	for _, hc := range k.Spec.HealthCheckExprs {
-		assert.Equal(t, "milvus.io/v1beta1", hc.APIVersion, hc.Kind)
-		ev, err := fluxcel.NewStatusEvaluator(&hc.HealthCheckExpressions)
-		require.NoError(t, err, "Flux parses the %s expressions", hc.Kind)
-		evs[hc.Kind] = ev
-	}
-	require.Contains(t, evs, "Milvus")
-	require.Contains(t, evs, "MilvusUpgrade")
 	return evs
 }
 
-// fluxStatus is what Flux's health check makes of obj: the evaluator's
-// status, or Unknown when an expression cannot be evaluated (Flux's status
-// reader does the same, and its wait keeps polling until the timeout).
+// fluxStatus is what Flux's health check makes of obj (gitops.FluxStatus).
 func fluxStatus(t *testing.T, ev *fluxcel.StatusEvaluator, obj *unstructured.Unstructured) status.Status {
 	t.Helper()
-	res, err := ev.Evaluate(context.Background(), obj)
-	if err != nil {
-		return status.UnknownStatus
-	}
-	return res.Status
+	return gitops.FluxStatus(ev, obj)
 }
 
 // ---- the objects ----
@@ -504,6 +427,43 @@ func TestHealthScriptsTolerateOddObjects(t *testing.T) {
 			})
 		}
 	}
+}
+
+// What Argo CD refuses of a health script, ArgoHealth refuses too: a
+// script that fails, calls a library Argo CD does not open, runs past the
+// time limit, or returns no table or an unknown status.
+func TestArgoHealthRefusesWhatArgoCDRefuses(t *testing.T) {
+	obj := &unstructured.Unstructured{Object: map[string]any{"kind": "Milvus"}}
+	for name, script := range map[string]string{
+		"an error":           `error("boom")`,
+		"the string library": `return {status = string.upper("healthy")}`,
+		"an endless loop":    `while true do end`,
+		"no table":           `return "Healthy"`,
+		"an unknown status":  `return {status = "Fine"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := gitops.ArgoHealth(script, obj)
+			assert.Error(t, err)
+		})
+	}
+}
+
+// Checks.Judge runs the checks of the object's kind, and refuses a kind
+// it has none for.
+func TestJudgeRunsTheChecksOfTheKind(t *testing.T) {
+	checks, err := gitops.Load()
+	require.NoError(t, err)
+	v, err := checks.Judge(upgrade(t, "UpdateMetaFailed"))
+	require.NoError(t, err)
+	assert.Equal(t, degraded, v.Argo.Status, v.String())
+	assert.Equal(t, status.FailedStatus, v.Flux)
+	v, err = checks.Judge(milvus(t, gitImage, nil))
+	require.NoError(t, err)
+	assert.Equal(t, healthy, v.Argo.Status, v.String())
+	assert.Equal(t, status.CurrentStatus, v.Flux)
+
+	_, err = checks.Judge(&unstructured.Unstructured{Object: map[string]any{"kind": "MilvusCluster"}})
+	assert.ErrorContains(t, err, `no health check for kind "MilvusCluster"`)
 }
 
 // argocd-cm.yaml carries the .lua files byte for byte under the keys Argo CD

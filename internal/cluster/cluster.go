@@ -44,8 +44,14 @@ type Options struct {
 	KubeBin string
 	// Log also receives the webhook's output, which always goes to WebhookLog.
 	Log io.Writer
-	// WebhookArgs are extra flags for the webhook process.
+	// WebhookArgs are extra flags for the webhook process, e.g.
+	// --policy FILE.
 	WebhookArgs []string
+	// Metrics serves the webhook's metrics endpoint on a free port of
+	// 127.0.0.1 (Cluster.MetricsURL), as it ships: HTTPS behind
+	// TokenReview and SubjectAccessReview, which the webhook asks the API
+	// server for with its admin kubeconfig. Off by default.
+	Metrics bool
 }
 
 // Cluster is a running control plane; after Start, with the webhook running
@@ -63,6 +69,9 @@ type Cluster struct {
 	WebhookURL string
 	// WebhookLog is the path of the webhook's log file.
 	WebhookLog string
+	// MetricsURL is the webhook's metrics endpoint
+	// (https://127.0.0.1:<port>/metrics) when Options.Metrics is set.
+	MetricsURL string
 
 	// ClientCAFile and AdmissionConfigFile are set when the API server
 	// presents a client certificate to webhooks
@@ -119,20 +128,31 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	// The webhook runs as a user would run it, with its own kubeconfig,
 	// certificate directory and flags.
+	metricsAddr, metricsErr := "0", error(nil)
 	port, err := c.StartWebhookProcess(ctx, bin, func(port, probePort int) []string {
+		if o.Metrics {
+			// Picked anew on every attempt, like the other two ports: one
+			// taken before the webhook binds it makes it start again.
+			var metricsPort int
+			metricsPort, metricsErr = freePort()
+			metricsAddr = fmt.Sprintf("127.0.0.1:%d", metricsPort)
+		}
 		return append([]string{
 			"--kubeconfig", c.Kubeconfig,
 			"--cert-dir", certDir,
 			"--port", fmt.Sprint(port),
-			"--metrics-bind-address", "0",
+			"--metrics-bind-address", metricsAddr,
 			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
 			"--leader-election-namespace", "default", // out of cluster there is no pod namespace
 		}, o.WebhookArgs...)
 	}, o.Log)
-	if err != nil {
+	if err = errors.Join(err, metricsErr); err != nil {
 		return c, err
 	}
 	c.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	if o.Metrics {
+		c.MetricsURL = "https://" + metricsAddr + "/metrics"
+	}
 	if err := c.registerWebhooks(ctx, c.ca.pem); err != nil {
 		return c, err
 	}

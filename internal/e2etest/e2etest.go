@@ -37,8 +37,20 @@ func NamespaceName(t *testing.T) string {
 // onFailure, if set, runs first when t failed (to log what helps).
 func NewNamespace(t *testing.T, c Cluster, onFailure func()) string {
 	t.Helper()
-	name := NamespaceName(t)
-	Kubectl(t, c, nil, "create", "namespace", name)
+	return NewNamespaceNamed(t, c, NamespaceName(t), nil, onFailure)
+}
+
+// NewNamespaceNamed is NewNamespace with the name and the labels the
+// namespace is created with (set at creation: the API server's webhook
+// namespace selector may see a later label change a moment late).
+func NewNamespaceNamed(t *testing.T, c Cluster, name string, labels map[string]string, onFailure func()) string {
+	t.Helper()
+	ns, err := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": name, "labels": labels},
+	})
+	require.NoError(t, err)
+	Kubectl(t, c, ns, "create", "-f", "-")
 	t.Cleanup(func() {
 		if t.Failed() && onFailure != nil {
 			onFailure()

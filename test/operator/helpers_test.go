@@ -148,6 +148,18 @@ spec:
 `, m.name, m.image)
 }
 
+// gitAsks2423 creates my-release at 2.1.4 in ns, then applies git's 2.4.23
+// (the seed's change, which the webhook holds), both with kubectl; it
+// returns the manifest and what kubectl printed on stderr for the change.
+func (p *plane) gitAsks2423(t *testing.T, ns string) (milvusManifest, string) {
+	t.Helper()
+	m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
+	p.kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	m.image = repo + "v2.4.23"
+	_, stderr := p.kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	return m, stderr
+}
+
 // upgradeManifest is the seed document's MilvusUpgrade, with another
 // target: the fields a user writes, the rest from the defaulting webhook.
 func upgradeManifest(name, milvusName, source, target string) []byte {
