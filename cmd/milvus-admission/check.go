@@ -47,12 +47,7 @@ func (o *checkOptions) addFlags(fs *flag.FlagSet) {
 // runCheck is the check subcommand.
 func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o := checkOptions{cfg: check.Config{Stdin: stdin}}
-	fs := flag.NewFlagSet("milvus-admission check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("check", checkUsage, stderr)
 	o.addFlags(fs)
 	paths, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -22,9 +21,7 @@ spec:
 `
 
 func runCheckArgs(stdin string, args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = run(append([]string{"check"}, args...), strings.NewReader(stdin), &out, &errOut)
-	return code, out.String(), errOut.String()
+	return runArgs(stdin, append([]string{"check"}, args...)...)
 }
 
 func TestCheckExitCodes(t *testing.T) {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,7 +29,7 @@ const usage = `milvus-admission: the upgrade rules of the milvus-admission webho
 
 Usage:
   milvus-admission check [--base DIR|FILE|GIT-REF | --live] [--policy FILE] [-o text|json|github] PATH...
-  milvus-admission plan --from VERSION --to VERSION [-f milvus.yaml] [-o text|yaml]
+  milvus-admission plan [--from VERSION|IMAGE] --to VERSION|IMAGE [-f milvus.yaml] [-o text|yaml] [--policy FILE]
   milvus-admission --version
 
 Run a subcommand with -h for its flags.
@@ -57,4 +58,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	return cmd(args[1:], stdin, stdout, stderr)
+}
+
+// newFlagSet is a subcommand's flag set: errors and -h go to stderr, headed
+// by the subcommand's usage, and the caller decides the exit code.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("milvus-admission "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
 }

@@ -1,12 +1,14 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/plan"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
 
@@ -131,7 +133,7 @@ func (t transition) downgrade() bool {
 
 // downAcrossMeta reports a downgrade from 2.2+ metadata to 2.1.
 func (t transition) downAcrossMeta() bool {
-	return t.downgrade() && t.from.AtLeast(2, 2, 0) && !t.to.Version.AtLeast(2, 2, 0)
+	return t.downgrade() && plan.Reached(t.from, plan.Meta22) && !plan.Reached(t.to.Version, plan.Meta22)
 }
 
 // arrow is "from → to" for messages, naming the status when from was read there.
@@ -162,10 +164,10 @@ func (r *milvusReview) perJump(check func(t transition) *Violation) []Violation 
 // operator is executing one itself; nil for any other jump. Without it, 2.2
 // binaries would run on 2.1 metadata.
 func (r *milvusReview) metaMigration(t transition) *migration.Need {
-	if !t.upgrade() || t.from.Major() != 2 || t.from.Minor() != 1 || !t.to.Version.AtLeast(2, 2, 0) || r.passThrough {
+	if !t.upgrade() || t.from.Major() != 2 || t.from.Minor() != 1 || !plan.Reached(t.to.Version, plan.Meta22) || r.passThrough {
 		return nil
 	}
-	return &migration.Need{From: t.from, To: t.to.Version, Target: waypointFor(t.to.Version, r.policy.Waypoint())}
+	return &migration.Need{From: t.from, To: t.to.Version, Target: plan.MigrationTarget(t.to.Version, r.policy)}
 }
 
 // muMajor (MU-MAJOR): 1.x ↔ 2.x is a data migration into a new cluster.
@@ -183,12 +185,13 @@ func muMajor(r *milvusReview) []Violation {
 // muSrc20 (MU-SRC-20): 2.0.x must go to 2.1.4 before a migration to 2.2+.
 func muSrc20(r *milvusReview) []Violation {
 	return r.perJump(func(t transition) *Violation {
-		if !(t.upgrade() && t.from.Major() == 2 && t.from.Minor() == 0 && t.to.Version.AtLeast(2, 2, 0)) {
+		if !(t.upgrade() && t.from.Major() == 2 && t.from.Minor() == 0 && plan.Reached(t.to.Version, plan.Meta22)) {
 			return nil
 		}
-		return t.invalid(policy.MuSrc20,
-			fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade", t.arrow()),
-			"2.0.x must go to v2.1.4 first")
+		pl, err := r.planFor(t)
+		return withPath(t.invalid(policy.MuSrc20,
+			fmt.Sprintf("%s: 2.0.x cannot be migrated to 2.2+ directly (the migration tool reads only 2.1.x); %s", t.arrow(), advice(pl, err)),
+			"2.0.x must go to "+plan.Last21.Tag()+" first"), pl, err)
 	})
 }
 
@@ -200,10 +203,6 @@ func muMeta(r *milvusReview) []Violation {
 		if need == nil {
 			return nil
 		}
-		next := ""
-		if need.To.Compare(need.Target) != 0 {
-			next = fmt.Sprintf(", then change the image to %s (a rolling upgrade)", need.To)
-		}
 		if u := r.migratingTo(t.to.Image); t.global && u != nil {
 			// The operator writes the targetImage of an upgrade it runs while
 			// the stored state still says UpdatingMeta (it saves the state
@@ -214,9 +213,10 @@ func muMeta(r *milvusReview) []Violation {
 				fmt.Sprintf("%s: MilvusUpgrade %s/%s is migrating the metadata (state %s) and writes this image itself once done; refused until then, never held. If %q is the Milvus Operator, add it to the policy's operatorIdentities", t.arrow(), u.Namespace, u.Name, u.Status.State, r.User),
 				"MilvusUpgrade "+u.Name+" is migrating the metadata; its image comes when done")
 		}
-		v := t.invalid(policy.MuMeta,
-			fmt.Sprintf("%s by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion %s, targetVersion %s%s", t.arrow(), t.from, need.Target, next),
-			"2.1 → 2.2+ by image loses indexes; migrate with a MilvusUpgrade")
+		pl, err := r.planFor(t)
+		v := withPath(t.invalid(policy.MuMeta,
+			fmt.Sprintf("%s by image change loses built indexes: 2.2 changed the metadata format; keep the image; %s", t.arrow(), advice(pl, err)),
+			"2.1 → 2.2+ by image loses indexes"), pl, err)
 		if t.global {
 			v.Migration = need
 		}
@@ -284,7 +284,7 @@ func muMetaBusy(r *milvusReview) []Violation {
 // muRolling (MU-ROLLING): before 2.2.3 the coordinators are recreated.
 func muRolling(r *milvusReview) []Violation {
 	return r.perJump(func(t transition) *Violation {
-		if !(t.upgrade() && t.from.AtLeast(2, 2, 0) && !t.from.AtLeast(2, 2, 3)) {
+		if !(t.upgrade() && plan.Reached(t.from, plan.Meta22) && !plan.Reached(t.from, plan.RollingFrom)) {
 			return nil
 		}
 		return t.invalid(policy.MuRolling,
@@ -294,9 +294,7 @@ func muRolling(r *milvusReview) []Violation {
 }
 
 // reaches26 reports an upgrade from before 2.6 to 2.6 or later.
-func reaches26(t transition) bool {
-	return t.upgrade() && t.from.Line(milvus.MustVersion("2.6.0")) < 0 && t.to.Version.AtLeast(2, 6, 0)
-}
+func reaches26(t transition) bool { return t.upgrade() && plan.Reaches26(t.from, t.to.Version) }
 
 // mu26 (MU-26): 2.6 is reached only from 2.5.16, with mixCoord in cluster
 // mode and the same message queue; never from a 2.6.0 release candidate.
@@ -307,27 +305,37 @@ func mu26(r *milvusReview) []Violation {
 			continue
 		}
 		oldSpec, newSpec := &r.Old.Spec, &r.New.Spec
-		if f := t.from; f.Major() == 2 && f.Minor() == 6 && f.Patch() == 0 && f.Prerelease() && !f.Nightly() {
+		if plan.Candidate26(t.from) {
 			vs = append(vs, *t.invalid(policy.Mu26,
 				fmt.Sprintf("%s: 2.6.0 release candidates cannot be upgraded from; install the new version as a fresh cluster", t.arrow()),
 				"2.6.0 release candidates cannot be upgraded from"))
 		}
-		if !reaches26(t) {
+		gated := !plan.Reached(t.from, plan.Gate26)
+		noMixCoord := newSpec.Mode == milvus.ModeCluster && newSpec.Components.MixCoord == nil
+		queue := oldSpec.Dependencies.MsgStreamType != newSpec.Dependencies.MsgStreamType
+		if !reaches26(t) || !(gated || noMixCoord || queue) {
 			continue
 		}
-		if !t.from.AtLeast(2, 5, 16) {
-			vs = append(vs, *t.invalid(policy.Mu26,
-				fmt.Sprintf("%s: 2.6 can only be reached from 2.5.16 or later; upgrade to v2.5.16 first, then to %s", t.arrow(), t.to.Version),
-				"2.6 needs 2.5.16 first"))
+		pl, err := r.planFor(t)
+		// Where the path is more than this change, the mixCoord and queue
+		// advice names it: the change that reaches 2.6 comes later.
+		path, same := "", "in the same change"
+		if err == nil && detour(pl) {
+			path, same = "; path: "+pl.String(), "in the change that reaches 2.6"
 		}
-		if newSpec.Mode == milvus.ModeCluster && newSpec.Components.MixCoord == nil {
+		if gated {
+			vs = append(vs, *withPath(t.invalid(policy.Mu26,
+				fmt.Sprintf("%s: 2.6 can only be reached from %s or later; %s", t.arrow(), plan.Gate26.Short(), advice(pl, err)),
+				"2.6 needs "+plan.Gate26.Short()+" first"), pl, err))
+		}
+		if noMixCoord {
 			vs = append(vs, Violation{Rule: policy.Mu26, Err: field.Required(milvus.MixCoordPath,
-				fmt.Sprintf("%s: a cluster must run mixCoord to upgrade to 2.6; set spec.components.mixCoord (for example mixCoord: {replicas: 1}) in the same change", t.arrow())),
+				fmt.Sprintf("%s: a cluster must run mixCoord to upgrade to 2.6; set spec.components.mixCoord (for example mixCoord: {replicas: 1}) %s%s", t.arrow(), same, path)),
 				Short: "2.6 in cluster mode needs spec.components.mixCoord"})
 		}
-		if oldSpec.Dependencies.MsgStreamType != newSpec.Dependencies.MsgStreamType {
+		if queue {
 			vs = append(vs, Violation{Rule: policy.Mu26, Err: field.Invalid(milvus.MsgStreamPath, newSpec.Dependencies.MsgStreamType,
-				fmt.Sprintf("%s: the message queue must not change during the upgrade to 2.6; keep msgStreamType %q and change it in a later step", t.arrow(), oldSpec.Dependencies.MsgStreamType)),
+				fmt.Sprintf("%s: the message queue must not change during the upgrade to 2.6; keep msgStreamType %q and change it once on 2.6%s", t.arrow(), oldSpec.Dependencies.MsgStreamType, path)),
 				Short: "keep the message queue type while upgrading to 2.6"})
 		}
 	}
@@ -349,12 +357,13 @@ func mu26Operator(r *milvusReview) []Violation {
 // mu30 (MU-30): 3.x was validated only from 2.6.20.
 func mu30(r *milvusReview) []Violation {
 	return r.perJump(func(t transition) *Violation {
-		if !(t.upgrade() && t.from.Major() == 2 && t.to.Version.Major() >= 3 && !t.from.AtLeast(2, 6, 20)) {
+		if !(t.upgrade() && t.from.Major() == 2 && t.to.Version.Major() >= 3 && !plan.Reached(t.from, plan.Gate30)) {
 			return nil
 		}
-		return t.invalid(policy.Mu30,
-			fmt.Sprintf("%s: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch", t.arrow()),
-			"3.x was validated only from 2.6.20; go there first")
+		pl, err := r.planFor(t)
+		return withPath(t.invalid(policy.Mu30,
+			fmt.Sprintf("%s: upgrades to 3.x were validated only from %s; apply the full manifest, not an image-only patch; %s", t.arrow(), plan.Gate30.Short(), advice(pl, err)),
+			"3.x was validated only from "+plan.Gate30.Short()), pl, err)
 	})
 }
 
@@ -396,11 +405,18 @@ func muDownMode(r *milvusReview) []Violation {
 	}
 	var vs []Violation
 	for _, t := range r.transitions {
-		if t.downgrade() {
-			vs = append(vs, Violation{Rule: policy.MuDownMode, Err: notSupported(milvus.UpdateModePath, c.ImageUpdateMode,
-				fmt.Sprintf("%s is a downgrade with rolling update enabled; set imageUpdateMode: rollingDowngrade so components update in reverse dependency order", t.arrow())),
-				Short: "a rolling downgrade needs imageUpdateMode: rollingDowngrade"})
+		if !t.downgrade() {
+			continue
 		}
+		fix := "set imageUpdateMode: rollingDowngrade so components update in reverse dependency order"
+		var no *plan.Unreachable
+		if _, err := r.planFor(t); errors.As(err, &no) {
+			// No update mode makes it legal: say so, not how to try.
+			fix = fmt.Sprintf("no imageUpdateMode makes this downgrade legal (%s)", no.Rule)
+		}
+		vs = append(vs, Violation{Rule: policy.MuDownMode, Err: notSupported(milvus.UpdateModePath, c.ImageUpdateMode,
+			fmt.Sprintf("%s is a downgrade with rolling update enabled; %s", t.arrow(), fix)),
+			Short: "a rolling downgrade needs imageUpdateMode: rollingDowngrade"})
 	}
 	return vs
 }
@@ -458,15 +474,18 @@ func muSplitMeta(r *milvusReview) []Violation {
 	}
 	var vs []Violation
 	for _, e := range r.cur.Components {
-		if e.Inherited || !e.Known() || e.Version.AtLeast(2, 2, 0) == global.Version.AtLeast(2, 2, 0) {
+		if e.Inherited || !e.Known() || plan.Reached(e.Version, plan.Meta22) == plan.Reached(global.Version, plan.Meta22) {
 			continue
 		}
 		// Advice that works when followed: a pin moved past 2.2 together with
 		// the global image would be a component's own MU-META; without the
 		// pin the component follows the global image and its migration.
 		fix := "remove the component's own image and version so that it follows the global image (the metadata migration covers it), and pin it again once the cluster runs 2.2+"
-		if e.Version.AtLeast(2, 2, 0) {
+		if plan.Reached(e.Version, plan.Meta22) {
 			fix = "a component cannot cross the 2.2 metadata change alone: remove its own image and version, and change the global image instead"
+			if pl, err := plan.Path(global.Version, e.Version, plan.Options{}, r.policy); err == nil && e.Version.Compare(global.Version) > 0 {
+				fix += "; path: " + pl.String()
+			}
 		}
 		vs = append(vs, Violation{Rule: policy.MuSplitMeta, Err: field.Invalid(e.Path, e.Declared,
 			fmt.Sprintf("component %s runs %s but the cluster runs %s: they are on both sides of the 2.2 metadata change; %s", e.Name, e.Version, global.Version, fix)),
@@ -505,14 +524,6 @@ func muSourceUnknown(r *milvusReview) []Violation {
 // "supported values" list would drop the rule ID and the advice.
 func notSupported(path *field.Path, value any, detail string) *field.Error {
 	return &field.Error{Type: field.ErrorTypeNotSupported, Field: path.String(), BadValue: value, Detail: detail}
-}
-
-// waypointFor is the 2.2.x target of the metadata migration towards t.
-func waypointFor(t, waypoint milvus.Version) milvus.Version {
-	if t.Major() == 2 && t.Minor() == 2 {
-		return t
-	}
-	return waypoint
 }
 
 // operatorPassThrough reports an image write that executes a MilvusUpgrade

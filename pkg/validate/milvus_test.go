@@ -3,6 +3,7 @@ package validate
 import (
 	"fmt"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,30 +125,30 @@ func TestMilvusRules(t *testing.T) {
 		// MU-SRC-20
 		{name: "MU-SRC-20: 2.0 straight to 2.2", old: newMilvus(repo + "v2.0.2"), new: newMilvus(repo + "v2.2.16"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-SRC-20] v2.0.2 → v2.2.16: 2.0.x cannot be migrated to 2.2+ directly; upgrade to v2.1.4 first, then migrate the metadata with a MilvusUpgrade"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-SRC-20] v2.0.2 → v2.2.16: 2.0.x cannot be migrated to 2.2+ directly (the migration tool reads only 2.1.x); next: change the image to v2.1.4; path: v2.0.2 → v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		{name: "legal: 2.0 to 2.1.4", old: newMilvus(repo + "v2.0.2"), new: newMilvus(repo + "v2.1.4")},
 		// MU-META and operator pass-through
 		{name: "MU-META: 2.1.4 to 2.4.23 by image", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 			}},
 		{name: "MU-META: 2.1.4 to 2.2.0 by image", old: newMilvus(repo + "2.1.4"), new: newMilvus(repo + "2.2.0"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"2.2.0", "[MU-META] 2.1.4 → 2.2.0 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion 2.1.4, targetVersion 2.2.0"),
+				field.Invalid(milvus.ImagePath, repo+"2.2.0", "[MU-META] 2.1.4 → 2.2.0 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.0; path: v2.1.4 →MilvusUpgrade v2.2.0"),
 			}},
 		{name: "legal: operator writes the upgrade's targetImage", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"),
 			user: operator, upgrades: []milvus.MilvusUpgrade{upgradeTo(repo+"v2.2.16", "")}},
 		{name: "MU-META: a user writing the upgrade's targetImage", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"),
 			user: someUser, upgrades: []milvus.MilvusUpgrade{upgradeTo(repo+"v2.2.16", "")},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16"),
 				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META-BUSY] MilvusUpgrade default/my-release-upgrade already works on this Milvus (not started yet); let it finish, or delete it, before changing the image"),
 			}},
 		{name: "MU-META: operator writing an image no upgrade targets", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			user: operator, upgrades: []milvus.MilvusUpgrade{upgradeTo(repo+"v2.2.16", "")},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META-BUSY] MilvusUpgrade default/my-release-upgrade already works on this Milvus (not started yet); let it finish, or delete it, before changing the image"),
 			}},
 		{name: "MU-META: operator with an upgrade of another Milvus", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.16"),
@@ -157,19 +158,19 @@ func TestMilvusRules(t *testing.T) {
 				return u
 			}()},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		// MU-META-FAILED and MU-META-BUSY
 		{name: "MU-META-FAILED: the planned upgrade failed", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, "UpdateMetaFailed")},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META-FAILED] MilvusUpgrade default/"+planned+", planned for this change, ended in state UpdateMetaFailed, so the image stays "+repo+"v2.1.4; see `kubectl describe milvusupgrade -n default "+planned+"`, then delete it to retry, or revert the image in git"),
 			}},
 		{name: "MU-META-BUSY: another upgrade is at work", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "BackupMeta")},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META-BUSY] MilvusUpgrade default/by-hand already works on this Milvus (state BackupMeta); let it finish, or delete it, before changing the image"),
 			}},
 		{name: "MU-META only: a pending plan of ours for another target gives way (git retargeted)", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.2.5"),
@@ -181,7 +182,7 @@ func TestMilvusRules(t *testing.T) {
 			}()},
 			uid: "uid-1",
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.2.5", "[MU-META] v2.1.4 → v2.2.5 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.5"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.5", "[MU-META] v2.1.4 → v2.2.5 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.5; path: v2.1.4 →MilvusUpgrade v2.2.5"),
 			}},
 		{name: "MU-META only: the planned upgrade pending, others finished", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo + "v2.4.23"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed(planned, ""), upgradeNamed("old-ok", "Succeeded"), upgradeNamed("old-bad", "RollbackFailed"),
@@ -191,7 +192,7 @@ func TestMilvusRules(t *testing.T) {
 					return u
 				}()},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 			}},
 		{name: "legal: a Succeeded upgrade counts as running while the status lags (never a second migration)",
 			old: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.4.23"),
@@ -200,7 +201,7 @@ func TestMilvusRules(t *testing.T) {
 			old: newMilvus(repo+"v2.1.4", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.2.16"),
 			upgrades: []milvus.MilvusUpgrade{upgradeNamed("by-hand", "RollbackedSucceeded")},
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
+				field.Invalid(milvus.ImagePath, repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		// MU-ROLLING
 		{name: "MU-ROLLING: from 2.2.0 the coordinators restart", old: newMilvus(repo + "v2.2.0"), new: newMilvus(repo + "v2.4.23"),
@@ -212,7 +213,7 @@ func TestMilvusRules(t *testing.T) {
 		// MU-26
 		{name: "MU-26: 2.6 from before 2.5.16", old: newMilvus(repo + "v2.5.15"), new: newMilvus(repo + "v2.6.0"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.6.0", "[MU-26] v2.5.15 → v2.6.0: 2.6 can only be reached from 2.5.16 or later; upgrade to v2.5.16 first, then to v2.6.0"),
+				field.Invalid(milvus.ImagePath, repo+"v2.6.0", "[MU-26] v2.5.15 → v2.6.0: 2.6 can only be reached from 2.5.16 or later; next: change the image to v2.5.16; path: v2.5.15 → v2.5.16 → v2.6.0"),
 				field.Invalid(milvus.ImagePath, repo+"v2.6.0", "[MU-26-OPERATOR] Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first"),
 			}},
 		{name: "MU-26: 2.6 in cluster mode without mixCoord", old: newMilvus(repo+"v2.5.16", clusterMode("pulsar")),
@@ -224,7 +225,7 @@ func TestMilvusRules(t *testing.T) {
 		{name: "MU-26: message queue changed on the way to 2.6", old: newMilvus(repo+"v2.5.16", clusterMode("pulsar"), withMixCoord),
 			new: newMilvus(repo+"v2.6.0", clusterMode("woodpecker"), withMixCoord),
 			want: field.ErrorList{
-				field.Invalid(milvus.MsgStreamPath, "woodpecker", "[MU-26] v2.5.16 → v2.6.0: the message queue must not change during the upgrade to 2.6; keep msgStreamType \"pulsar\" and change it in a later step"),
+				field.Invalid(milvus.MsgStreamPath, "woodpecker", "[MU-26] v2.5.16 → v2.6.0: the message queue must not change during the upgrade to 2.6; keep msgStreamType \"pulsar\" and change it once on 2.6"),
 				field.Invalid(milvus.ImagePath, repo+"v2.6.0", "[MU-26-OPERATOR] Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first"),
 			}},
 		{name: "MU-26: no upgrade from 2.6.0-rc1", old: newMilvus(repo + "2.6.0-rc1"), new: newMilvus(repo + "v2.6.1"),
@@ -236,10 +237,24 @@ func TestMilvusRules(t *testing.T) {
 			want: field.ErrorList{
 				field.Invalid(milvus.ImagePath, repo+"v2.6.5", "[MU-26-OPERATOR] Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first"),
 			}},
+		// Advice from two rules follows one path (issue 13)
+		{name: "MU-META and MU-26 advise the same path", old: newMilvus(repo+"v2.1.4", clusterMode("pulsar")), new: newMilvus(repo+"v2.6.3", clusterMode("pulsar")),
+			want: field.ErrorList{
+				field.Invalid(milvus.ImagePath, repo+"v2.6.3", "[MU-META] v2.1.4 → v2.6.3 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.5.16 → v2.6.3"),
+				field.Invalid(milvus.ImagePath, repo+"v2.6.3", "[MU-26] v2.1.4 → v2.6.3: 2.6 can only be reached from 2.5.16 or later; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.5.16 → v2.6.3"),
+				field.Required(milvus.MixCoordPath, "[MU-26] v2.1.4 → v2.6.3: a cluster must run mixCoord to upgrade to 2.6; set spec.components.mixCoord (for example mixCoord: {replicas: 1}) in the change that reaches 2.6; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.5.16 → v2.6.3"),
+				field.Invalid(milvus.ImagePath, repo+"v2.6.3", "[MU-26-OPERATOR] Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first"),
+			}},
+		{name: "MU-26 and MU-30 advise the same path", old: newMilvus(repo + "v2.4.23"), new: newMilvus(repo + "v3.0.5"),
+			want: field.ErrorList{
+				field.Invalid(milvus.ImagePath, repo+"v3.0.5", "[MU-26] v2.4.23 → v3.0.5: 2.6 can only be reached from 2.5.16 or later; next: change the image to v2.5.16; path: v2.4.23 → v2.5.16 → v2.6.20 → v3.0.5"),
+				field.Invalid(milvus.ImagePath, repo+"v3.0.5", "[MU-26-OPERATOR] Milvus 2.6 needs milvus-operator v1.3.0 or later; upgrade the operator first"),
+				field.Invalid(milvus.ImagePath, repo+"v3.0.5", "[MU-30] v2.4.23 → v3.0.5: upgrades to 3.x were validated only from 2.6.20; apply the full manifest, not an image-only patch; next: change the image to v2.5.16; path: v2.4.23 → v2.5.16 → v2.6.20 → v3.0.5"),
+			}},
 		// MU-30
 		{name: "MU-30: 3.0 from an unvalidated 2.6", old: newMilvus(repo + "v2.6.10"), new: newMilvus(repo + "v3.0.5"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v3.0.5", "[MU-30] v2.6.10 → v3.0.5: upgrades to 3.x were validated only from 2.6.20; upgrade to v2.6.20 first and apply the full manifest, not an image-only patch"),
+				field.Invalid(milvus.ImagePath, repo+"v3.0.5", "[MU-30] v2.6.10 → v3.0.5: upgrades to 3.x were validated only from 2.6.20; apply the full manifest, not an image-only patch; next: change the image to v2.6.20; path: v2.6.10 → v2.6.20 → v3.0.5"),
 			}},
 		{name: "legal: 2.6.20 to 3.0.5", old: newMilvus(repo + "v2.6.20"), new: newMilvus(repo + "v3.0.5")},
 		// MU-PRERELEASE
@@ -272,6 +287,12 @@ func TestMilvusRules(t *testing.T) {
 			want: field.ErrorList{
 				field.Invalid(milvus.ImagePath, repo+"v2.5.16", "[MU-DOWN-MINOR] v2.6.1 → v2.5.16: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on 2.6.x or restore a backup"),
 			}},
+		{name: "MU-DOWN-MODE does not advise rollingDowngrade where no downgrade is legal", old: newMilvus(repo+"v2.6.1", rollingUpdate("rollingUpgrade"), clusterMode("pulsar")),
+			new: newMilvus(repo+"v2.5.16", rollingUpdate("rollingUpgrade"), clusterMode("pulsar")),
+			want: field.ErrorList{
+				notSupported(milvus.UpdateModePath, "rollingUpgrade", "[MU-DOWN-MODE] v2.6.1 → v2.5.16 is a downgrade with rolling update enabled; no imageUpdateMode makes this downgrade legal (MU-DOWN-MINOR)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.5.16", "[MU-DOWN-MINOR] v2.6.1 → v2.5.16: downgrades across minor versions are not validated and have crashed clusters (milvus #28008); stay on 2.6.x or restore a backup"),
+			}},
 		{name: "legal: patch downgrade without rolling update", old: newMilvus(repo + "v2.4.23"), new: newMilvus(repo + "v2.4.22")},
 		// MU-RU-MQ
 		{name: "MU-RU-MQ: rolling update on standalone rocksmq", new: newMilvus(repo+"v2.4.23", rollingUpdate("rollingUpgrade"), standaloneMode("rocksmq")),
@@ -290,8 +311,8 @@ func TestMilvusRules(t *testing.T) {
 			}},
 		{name: "MU-SPLIT-META and MU-META: proxy alone moves to 2.2", old: newMilvus(repo + "v2.1.4"), new: newMilvus(repo+"v2.1.4", proxyImage(repo+"v2.2.16")),
 			want: field.ErrorList{
-				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
-				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-SPLIT-META] component proxy runs v2.2.16 but the cluster runs v2.1.4: they are on both sides of the 2.2 metadata change; a component cannot cross the 2.2 metadata change alone: remove its own image and version, and change the global image instead"),
+				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16"),
+				field.Invalid(milvus.ComponentsPath.Child("proxy", "image"), repo+"v2.2.16", "[MU-SPLIT-META] component proxy runs v2.2.16 but the cluster runs v2.1.4: they are on both sides of the 2.2 metadata change; a component cannot cross the 2.2 metadata change alone: remove its own image and version, and change the global image instead; path: v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		{name: "legal: proxy on another 2.2 patch", new: newMilvus(repo+"v2.2.16", proxyImage(repo+"v2.2.15"))},
 		// MU-TARGET-UNKNOWN
@@ -310,7 +331,7 @@ func TestMilvusRules(t *testing.T) {
 		{name: "legal: digest pinned with spec.components.version", old: newMilvus(repo + "v2.4.22"), new: newMilvus("milvusdb/milvus@"+digest, declaredVersion("v2.4.23"))},
 		{name: "version field wins over the tag", old: newMilvus(repo+"v2.4.22", declaredVersion("v2.1.4")), new: newMilvus(repo+"v2.4.23", declaredVersion("v2.2.16")),
 			want: field.ErrorList{
-				field.Invalid(milvus.VersionPath, "v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16"),
+				field.Invalid(milvus.VersionPath, "v2.2.16", "[MU-META] v2.1.4 → v2.2.16 by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		// MU-SOURCE-UNKNOWN and the running version
 		{name: "MU-SOURCE-UNKNOWN: from latest with no status", old: newMilvus(repo + "latest"), new: newMilvus(repo + "v2.4.23"),
@@ -319,11 +340,11 @@ func TestMilvusRules(t *testing.T) {
 			}},
 		{name: "from latest, judged against status.currentVersion", old: newMilvus(repo+"latest", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.4.23"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 (from status.currentVersion) by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 (from status.currentVersion) by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 			}},
 		{name: "legal from the spec, illegal from what runs", old: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), new: newMilvus(repo + "v2.4.23"),
 			want: field.ErrorList{
-				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 (from status.currentVersion) by image change loses built indexes: 2.2 changed the metadata format; keep the image and create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16, then change the image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.ImagePath, repo+"v2.4.23", "[MU-META] v2.1.4 → v2.4.23 (from status.currentVersion) by image change loses built indexes: 2.2 changed the metadata format; keep the image; next: create a MilvusUpgrade with sourceVersion v2.1.4, targetVersion v2.2.16; path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 			}},
 		{name: "legal: unrelated change while an upgrade is pending", old: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")),
 			new: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4"), withMixCoord)},
@@ -340,7 +361,7 @@ func TestMilvusRules(t *testing.T) {
 			for _, v := range got {
 				assert.NotEmpty(t, v.Err.Detail, "every violation says what to do")
 				assert.LessOrEqual(t, len([]rune(Warning(v))), MaxWarningLen)
-				assert.Less(t, len(v.Short)+len(v.Rule)+len(v.Err.Field)+5, MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
+				assert.Less(t, utf8.RuneCountInString(Warning(v)), MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
 			}
 		})
 	}
@@ -370,7 +391,7 @@ func TestSeedProcedures(t *testing.T) {
 		e := d.Errors[0]
 		assert.Equal(t, "spec.components.image", e.Field)
 		assert.Equal(t, repo+"v2.4.23", e.BadValue)
-		for _, part := range []string{"[MU-META]", "loses built indexes", "MilvusUpgrade", "sourceVersion v2.1.4", "targetVersion v2.2.16", "then change the image to v2.4.23"} {
+		for _, part := range []string{"[MU-META]", "loses built indexes", "MilvusUpgrade", "sourceVersion v2.1.4", "targetVersion v2.2.16", "path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"} {
 			assert.Contains(t, e.Detail, part)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
+	"github.com/milvus-admission/milvus-admission/pkg/plan"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
 
@@ -81,17 +82,18 @@ func muUpVersion(r *upgradeReview) []Violation {
 	}
 	var vs []Violation
 	for _, f := range []struct {
-		path  *field.Path
-		value string
-		err   error
+		path    *field.Path
+		value   string
+		err     error
+		example milvus.Version
 	}{
-		{milvus.UpSourcePath, r.New.Spec.SourceVersion, r.srcErr},
-		{milvus.UpTargetPath, r.New.Spec.TargetVersion, r.tgtErr},
+		{milvus.UpSourcePath, r.New.Spec.SourceVersion, r.srcErr, plan.Last21},
+		{milvus.UpTargetPath, r.New.Spec.TargetVersion, r.tgtErr, r.policy.Waypoint()},
 	} {
 		if f.err == nil {
 			continue
 		}
-		detail := fmt.Sprintf("%v; write a release version such as v2.1.4", f.err)
+		detail := fmt.Sprintf("%v; write a release version such as %s", f.err, f.example.Tag())
 		err := field.Invalid(f.path, f.value, detail)
 		if f.value == "" {
 			err = field.Required(f.path, detail)
@@ -108,26 +110,96 @@ func muMetaRange(r *upgradeReview) []Violation {
 		return nil
 	}
 	var vs []Violation
-	if src := r.src; r.srcErr == nil && !(src.Major() == 2 && src.Minor() == 1) {
-		what := "the migration tool only migrates from 2.1.x"
-		switch {
-		case src.Major() == 2 && src.Minor() == 0:
-			what += "; upgrade the Milvus image to v2.1.4 first (MU-SRC-20)"
-		case src.AtLeast(2, 2, 0):
-			what += fmt.Sprintf("; %s already has 2.2+ metadata, so change spec.components.image of the Milvus instead (a rolling upgrade)", src)
-		}
-		vs = append(vs, Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpSourcePath, src.String(), what),
-			Short: "sourceVersion must be 2.1.x"})
+	// Both messages, and MU-UP-SRC's, follow one path of the planner: from
+	// what the Milvus runs to the target asked for. They never contradict.
+	pl, err := r.path()
+	if src := r.src; r.srcErr == nil && !migratable(src) {
+		v := Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpSourcePath, src.String(),
+			"the migration tool only migrates from 2.1.x; "+r.fix()),
+			Short: "sourceVersion must be 2.1.x"}
+		vs = append(vs, *withPath(&v, pl, err))
 	}
-	if tgt, waypoint := r.tgt, r.policy.Waypoint(); r.tgtErr == nil && !(tgt.Major() == 2 && tgt.Minor() == 2) {
+	if tgt := r.tgt; r.tgtErr == nil && tgt.Line(plan.Meta22) != 0 {
 		what := "the migration tool only migrates to 2.2.x"
-		if tgt.Line(waypoint) > 0 {
-			what += fmt.Sprintf(": set targetVersion to %s (the 2.2.x waypoint), and once the upgrade has succeeded change the Milvus image to %s (a rolling upgrade)", waypoint, tgt)
+		hop, migrates := firstMigration(pl)
+		_, unknown := r.origin()
+		switch {
+		case err == nil && migrates:
+			what += fmt.Sprintf(": set targetVersion to %s (the 2.2.x waypoint); path: %s", hop.To, pl)
+		case tgt.Line(plan.Meta22) > 0 && unknown != nil:
+			// Nothing to plan from: the waypoint alone.
+			what += fmt.Sprintf(": set targetVersion to %s (the 2.2.x waypoint)", plan.MigrationTarget(tgt, r.policy))
 		}
-		vs = append(vs, Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpTargetPath, tgt.String(), what),
-			Short: "targetVersion must be 2.2.x"})
+		v := Violation{Rule: policy.MuMetaRange, Err: field.Invalid(milvus.UpTargetPath, tgt.String(), what),
+			Short: "targetVersion must be 2.2.x"}
+		if migrates {
+			withPath(&v, pl, err)
+		}
+		vs = append(vs, v)
 	}
 	return vs
+}
+
+// migratable reports a version the migration tool reads: 2.1.x.
+func migratable(v milvus.Version) bool { return v.Major() == 2 && v.Minor() == 1 }
+
+// origin is where the advice of the MilvusUpgrade rules starts: the version
+// the Milvus runs when the cache knows it (MU-UP-SRC holds sourceVersion to
+// it), else sourceVersion.
+func (r *upgradeReview) origin() (milvus.Version, error) {
+	if r.Target != nil {
+		if v, err := migration.Running(r.Target, r.TargetUpgrades).RunningVersion(); err == nil {
+			return v, nil
+		}
+	}
+	return r.src, r.srcErr
+}
+
+// goal is the version the upgrade is for: targetVersion, which may lie
+// past the migration (the rest of the way is the planner's), or the
+// policy's waypoint when it does not parse.
+func (r *upgradeReview) goal() milvus.Version {
+	if r.tgtErr == nil {
+		return r.tgt
+	}
+	return r.policy.Waypoint()
+}
+
+// path is the planner's path from the origin to the goal.
+func (r *upgradeReview) path() (plan.Plan, error) {
+	from, err := r.origin()
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	return plan.Path(from, r.goal(), plan.Options{}, r.policy)
+}
+
+// fix is what to do about this MilvusUpgrade, given the path from the
+// origin: set sourceVersion where a migration starts from it, else get
+// there first, else do without a MilvusUpgrade. Setting sourceVersion to a
+// version with 2.2+ metadata would only break MU-META-RANGE.
+func (r *upgradeReview) fix() string {
+	from, err := r.origin()
+	if err != nil {
+		return err.Error()
+	}
+	if plan.Reached(from, plan.Meta22) && from.Compare(r.goal()) >= 0 {
+		return fmt.Sprintf("%s already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one", from)
+	}
+	pl, err := r.path()
+	if err != nil {
+		return advice(pl, err)
+	}
+	hop, migrates := firstMigration(pl)
+	switch {
+	case migrates && hop.From.Compare(pl.From) == 0:
+		return "set sourceVersion to " + pl.From.String()
+	case migrates:
+		return fmt.Sprintf("next: %s, then set sourceVersion to %s; path: %s", pl.Next(), hop.From, pl)
+	case !plan.Reached(pl.From, plan.Meta22):
+		return fmt.Sprintf("no MilvusUpgrade leads to %s; %s", pl.To, advice(pl, nil))
+	}
+	return fmt.Sprintf("%s already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one and change the Milvus image instead; %s", pl.From, advice(pl, nil))
 }
 
 // muUpOrder (MU-UP-ORDER): the target must be newer than the source.
@@ -150,7 +222,7 @@ func muUpSrc(r *upgradeReview) []Violation {
 		return nil
 	}
 	return []Violation{{Rule: policy.MuUpSrc, Err: field.Invalid(milvus.UpSourcePath, r.src.String(),
-		fmt.Sprintf("Milvus %s/%s runs %s, not %s; set sourceVersion to %s", r.Target.Namespace, r.Target.Name, running, r.src, running)),
+		fmt.Sprintf("Milvus %s/%s runs %s, not %s; %s", r.Target.Namespace, r.Target.Name, running, r.src, r.fix())),
 		Short: fmt.Sprintf("the Milvus runs %s", running)}}
 }
 
@@ -160,6 +232,12 @@ func muUpImage(r *upgradeReview) []Violation {
 	ref := r.New.Spec.TargetImage
 	if r.started || r.tgtErr != nil || ref == "" {
 		return nil
+	}
+	// The tag to advise is that of the targetVersion the upgrade must have:
+	// the 2.2.x migration target where MU-META-RANGE moves it there.
+	tagAdvice := "targetVersion: " + r.tgt.Tag()
+	if r.tgt.Line(plan.Meta22) > 0 {
+		tagAdvice = "the targetVersion it must have (MU-META-RANGE): " + plan.MigrationTarget(r.tgt, r.policy).Tag()
 	}
 	why := ""
 	if img, err := milvus.ParseImage(ref); err != nil {
@@ -172,7 +250,7 @@ func muUpImage(r *upgradeReview) []Violation {
 		return nil
 	}
 	return []Violation{{Rule: policy.MuUpImage, Err: field.Invalid(milvus.UpTargetImgPath, ref,
-		fmt.Sprintf("%s; the operator writes targetImage into the Milvus, so tag it with targetVersion: %s", why, r.tgt.Tag())),
+		fmt.Sprintf("%s; the operator writes targetImage into the Milvus, so tag it with %s", why, tagAdvice)),
 		Short: "targetImage must carry targetVersion's tag"}}
 }
 

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,21 +78,21 @@ func TestMilvusUpgradeRules(t *testing.T) {
 		{name: "MU-UP-SRC: a second migration while the status lags behind a success", new: newUpgrade("v2.1.4", "v2.2.16"),
 			target: newMilvus(repo+"v2.2.16", runningVersion("v2.1.4")), upgrades: []milvus.MilvusUpgrade{upgradeNamed("first", "Succeeded")},
 			want: field.ErrorList{
-				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.2.16, not v2.1.4; set sourceVersion to v2.2.16"),
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.2.16, not v2.1.4; v2.2.16 already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one"),
 			}},
 		{name: "legal: the operator's sample, 2.1.4 to 2.2.0", new: newUpgrade("v2.1.4", "v2.2.0")},
 		// MU-META-RANGE
 		{name: "MU-META-RANGE: target past 2.2 (the seed's own example)", new: newUpgrade("v2.1.4", "v2.4.23"),
 			want: field.ErrorList{
-				field.Invalid(milvus.UpTargetPath, "v2.4.23", "[MU-META-RANGE] the migration tool only migrates to 2.2.x: set targetVersion to v2.2.16 (the 2.2.x waypoint), and once the upgrade has succeeded change the Milvus image to v2.4.23 (a rolling upgrade)"),
+				field.Invalid(milvus.UpTargetPath, "v2.4.23", "[MU-META-RANGE] the migration tool only migrates to 2.2.x: set targetVersion to v2.2.16 (the 2.2.x waypoint); path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
 			}},
 		{name: "MU-META-RANGE: source already on 2.2", new: newUpgrade("v2.2.0", "v2.2.16"),
 			want: field.ErrorList{
-				field.Invalid(milvus.UpSourcePath, "v2.2.0", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; v2.2.0 already has 2.2+ metadata, so change spec.components.image of the Milvus instead (a rolling upgrade)"),
+				field.Invalid(milvus.UpSourcePath, "v2.2.0", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; v2.2.0 already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one and change the Milvus image instead; next: change the image to v2.2.16; path: v2.2.0 → v2.2.16"),
 			}},
 		{name: "MU-META-RANGE: source on 2.0", new: newUpgrade("v2.0.2", "v2.2.16"),
 			want: field.ErrorList{
-				field.Invalid(milvus.UpSourcePath, "v2.0.2", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; upgrade the Milvus image to v2.1.4 first (MU-SRC-20)"),
+				field.Invalid(milvus.UpSourcePath, "v2.0.2", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; next: change the image to v2.1.4, then set sourceVersion to v2.1.4; path: v2.0.2 → v2.1.4 →MilvusUpgrade v2.2.16"),
 			}},
 		// MU-UP-VERSION
 		{name: "MU-UP-VERSION: source is not a version", new: newUpgrade("latest", "v2.2.16"),
@@ -100,7 +101,7 @@ func TestMilvusUpgradeRules(t *testing.T) {
 			}},
 		{name: "MU-UP-VERSION: target missing", new: newUpgrade("v2.1.4", ""),
 			want: field.ErrorList{
-				field.Required(milvus.UpTargetPath, "[MU-UP-VERSION] empty version; write a release version such as v2.1.4"),
+				field.Required(milvus.UpTargetPath, "[MU-UP-VERSION] empty version; write a release version such as v2.2.16"),
 			}},
 		// MU-UP-ORDER
 		{name: "MU-UP-ORDER: target older than source", new: newUpgrade("v2.1.4", "v2.1.0"),
@@ -127,6 +128,32 @@ func TestMilvusUpgradeRules(t *testing.T) {
 			}},
 		{name: "legal: the Milvus runs the source (with or without v)", new: newUpgrade("2.1.4", "v2.2.16"),
 			target: newMilvus(repo+"v2.1.4", runningVersion("v2.1.4"))},
+		{name: "MU-UP-SRC: the Milvus runs 2.2+ metadata, so no sourceVersion helps (issue 13)", new: newUpgrade("v2.1.4", "v2.2.16"),
+			target: newMilvus(repo+"v2.4.23", runningVersion("v2.4.23")),
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.4.23, not v2.1.4; v2.4.23 already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one"),
+			}},
+		{name: "MU-UP-SRC and MU-META-RANGE: a target past 2.2 from a Milvus on 2.4", new: newUpgrade("v2.1.4", "v2.6.3"),
+			target: newMilvus(repo+"v2.4.23", runningVersion("v2.4.23")),
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetPath, "v2.6.3", "[MU-META-RANGE] the migration tool only migrates to 2.2.x"),
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.4.23, not v2.1.4; v2.4.23 already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one and change the Milvus image instead; next: change the image to v2.5.16; path: v2.4.23 → v2.5.16 → v2.6.3"),
+			}},
+		{name: "MU-UP-SRC: the Milvus runs 2.0", new: newUpgrade("v2.1.4", "v2.2.16"),
+			target: newMilvus(repo+"v2.0.2", runningVersion("v2.0.2")),
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.1.4", "[MU-UP-SRC] Milvus default/my-release runs v2.0.2, not v2.1.4; next: change the image to v2.1.4, then set sourceVersion to v2.1.4; path: v2.0.2 → v2.1.4 →MilvusUpgrade v2.2.16"),
+			}},
+		{name: "MU-META-RANGE: source and target both past 2.2", new: newUpgrade("v2.4.23", "v2.6.3"),
+			want: field.ErrorList{
+				field.Invalid(milvus.UpSourcePath, "v2.4.23", "[MU-META-RANGE] the migration tool only migrates from 2.1.x; v2.4.23 already has 2.2+ metadata, so no MilvusUpgrade is needed: delete this one and change the Milvus image instead; next: change the image to v2.5.16; path: v2.4.23 → v2.5.16 → v2.6.3"),
+				field.Invalid(milvus.UpTargetPath, "v2.6.3", "[MU-META-RANGE] the migration tool only migrates to 2.2.x"),
+			}},
+		{name: "MU-UP-IMAGE: the tag of the 2.2.x target", new: newUpgrade("v2.1.4", "v2.4.23", targetImageOf(repo+"v2.4.22")),
+			want: field.ErrorList{
+				field.Invalid(milvus.UpTargetPath, "v2.4.23", "[MU-META-RANGE] the migration tool only migrates to 2.2.x: set targetVersion to v2.2.16 (the 2.2.x waypoint); path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"),
+				field.Invalid(milvus.UpTargetImgPath, repo+"v2.4.22", "[MU-UP-IMAGE] targetImage is v2.4.22 but targetVersion is v2.4.23; the operator writes targetImage into the Milvus, so tag it with the targetVersion it must have (MU-META-RANGE): v2.2.16"),
+			}},
 		// MU-UP-IMAGE
 		{name: "MU-UP-IMAGE: targetImage carries another version", new: newUpgrade("v2.1.4", "v2.2.16", targetImageOf(repo+"v2.2.15")),
 			want: field.ErrorList{
@@ -166,7 +193,7 @@ func TestMilvusUpgradeRules(t *testing.T) {
 			assert.Equal(t, tc.want, denials(got))
 			for _, v := range got {
 				assert.NotEmpty(t, v.Err.Detail)
-				assert.Less(t, len(v.Short)+len(v.Rule)+len(v.Err.Field)+5, MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
+				assert.Less(t, utf8.RuneCountInString(Warning(v)), MaxWarningLen, "short text fits a warning uncut: %q", Warning(v))
 			}
 		})
 	}
@@ -177,7 +204,7 @@ func TestMetaRangeExplainsTheWaypoint(t *testing.T) {
 	d := Decide(MilvusUpgrade(UpgradeChange{New: newUpgrade("v2.1.4", "v2.4.23")}, p), p)
 	require.Len(t, d.Errors, 1)
 	assert.Equal(t, "spec.targetVersion", d.Errors[0].Field)
-	for _, part := range []string{"[MU-META-RANGE]", "only migrates to 2.2.x", "set targetVersion to v2.2.16", "change the Milvus image to v2.4.23"} {
+	for _, part := range []string{"[MU-META-RANGE]", "only migrates to 2.2.x", "set targetVersion to v2.2.16", "path: v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23"} {
 		assert.Contains(t, d.Errors[0].Detail, part)
 	}
 }
