@@ -117,11 +117,18 @@ func (c *Components) RollingUpdate() bool {
 }
 
 // MilvusStatus is the part of a Milvus status the rules read. The operator
-// writes both fields only once the cluster is ready and fully updated.
+// writes CurrentImage and CurrentVersion only once the cluster is ready and
+// fully updated; Health is its overall status now (StatusHealthy while every
+// component is ready).
 type MilvusStatus struct {
 	CurrentImage   string `json:"currentImage,omitempty"`
 	CurrentVersion string `json:"currentVersion,omitempty"`
+	Health         string `json:"status,omitempty"`
 }
+
+// StatusHealthy is the operator's status.status of a Milvus whose components
+// are all ready (its condition MilvusReady is True).
+const StatusHealthy = "Healthy"
 
 // MilvusUpgrade is a read-only view of a milvus.io/v1beta1 MilvusUpgrade.
 type MilvusUpgrade struct {

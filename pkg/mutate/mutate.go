@@ -7,7 +7,9 @@
 // included — is never overwritten. The generation patches do more, and
 // only to the fields they own: Hold replaces the global image and version
 // with the held ones and records the intent annotations; Cancel removes them;
-// Version moves a version pin along with the operator's image hand-off.
+// Version moves a version pin along with the operator's image hand-off;
+// Stage sets a gate's waypoint and records the stage annotations, Unstage
+// removes them.
 package mutate
 
 import (
@@ -142,13 +144,7 @@ func TargetImage(target *milvus.Milvus, version string, pol *policy.Policy) stri
 // Hold keeps the old global image and version on a Milvus whose change waits
 // for a metadata migration, and records the plan in its annotations.
 func Hold[O Object](obj O, plan *migration.Plan) ([]jsonpatch.Operation, error) {
-	p := newPatcher(obj)
-	p.set(plan.HeldImage, "spec", "components", "image")
-	p.set(plan.HeldVersion, "spec", "components", "version")
-	for _, key := range migration.IntentAnnotations {
-		p.set(plan.Annotations()[key], "metadata", "annotations", key)
-	}
-	return p.ops, p.err
+	return setGlobal(obj, plan.HeldImage, plan.HeldVersion, migration.IntentAnnotations, plan.Annotations())
 }
 
 // Version sets spec.components.version to version; used only where the
@@ -161,8 +157,37 @@ func Version[O Object](obj O, version string) ([]jsonpatch.Operation, error) {
 
 // Cancel drops the intent annotations.
 func Cancel[O Object](obj O) ([]jsonpatch.Operation, error) {
+	return dropAnnotations(obj, migration.IntentAnnotations)
+}
+
+// Stage sets the global image and version of a gated upgrade at the gate's
+// waypoint (policy action stage) and records the target in the stage
+// annotations.
+func Stage[O Object](obj O, s *migration.Stage) ([]jsonpatch.Operation, error) {
+	return setGlobal(obj, s.Image, s.Version, migration.StageAnnotations, s.Annotations())
+}
+
+// Unstage drops the stage annotations.
+func Unstage[O Object](obj O) ([]jsonpatch.Operation, error) {
+	return dropAnnotations(obj, migration.StageAnnotations)
+}
+
+// setGlobal sets the global image and version ("" removes it) and makes
+// the annotations among keys equal to values: what Hold and Stage own.
+func setGlobal[O Object](obj O, image, version string, keys []string, values map[string]string) ([]jsonpatch.Operation, error) {
 	p := newPatcher(obj)
-	for _, key := range migration.IntentAnnotations {
+	p.set(image, "spec", "components", "image")
+	p.set(version, "spec", "components", "version")
+	for _, key := range keys {
+		p.set(values[key], "metadata", "annotations", key)
+	}
+	return p.ops, p.err
+}
+
+// dropAnnotations removes the annotations among keys that obj carries.
+func dropAnnotations[O Object](obj O, keys []string) ([]jsonpatch.Operation, error) {
+	p := newPatcher(obj)
+	for _, key := range keys {
 		p.set("", "metadata", "annotations", key)
 	}
 	return p.ops, p.err

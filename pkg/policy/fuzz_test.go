@@ -13,6 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("migrationWaypoint: v2.2.3\noperatorIdentities: [a, '']\n"))
 	f.Add([]byte("rules:\n"))
 	f.Add([]byte("{"))
+	f.Add([]byte("rules: {MU-26: stage}\nnamespaces: {prod: {rules: {MU-30: stage, MU-META: stage}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
 		if err != nil {
@@ -26,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, id := range Rules {
 			switch p.ActionFor(id) {
-			case Deny, Warn, Off, Generate:
+			case Deny, Warn, Off, Generate, Stage:
 			default:
 				t.Fatalf("rule %s has action %q", id, p.ActionFor(id))
 			}

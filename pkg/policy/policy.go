@@ -31,9 +31,14 @@ const (
 	// (MU-META only; see docs/generation.md). Where no plan can be made the
 	// violation is denied.
 	Generate Action = "generate"
+	// Stage sets a gated upgrade at the gate's waypoint instead of denying
+	// it (the rules with a GateWaypoint only; see docs/policy.md): the next
+	// sync moves on once the waypoint runs healthy. Where no legal hop can be
+	// staged the violation is denied.
+	Stage Action = "stage"
 )
 
-var actions = []Action{Deny, Warn, Off, Generate}
+var actions = []Action{Deny, Warn, Off, Generate, Stage}
 
 // UnmarshalJSON reads an action. YAML 1.1 reads a bare `off` as the boolean
 // false (which reaches us as false or "false"), so false means Off.
@@ -42,7 +47,7 @@ func (a *Action) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		var b bool
 		if json.Unmarshal(data, &b) != nil {
-			return fmt.Errorf("an action is deny, warn, off or generate, not %s", data)
+			return fmt.Errorf("an action is deny, warn, off, generate or stage, not %s", data)
 		}
 		s = strconv.FormatBool(b)
 	}
@@ -70,6 +75,8 @@ type Policy struct {
 	Namespaces map[string]NamespacePolicy `json:"namespaces,omitempty"`
 
 	waypoint milvus.Version
+	// staging reports a rule whose action is stage.
+	staging bool
 	// byNamespace are the effective policies of Namespaces, built once.
 	byNamespace map[string]*Policy
 }
@@ -204,15 +211,25 @@ func (p *Policy) validate() error {
 		return fmt.Errorf("invalid policy:\n  %s", strings.Join(errs, "\n  "))
 	}
 	// Each namespace's effective policy, built once the whole policy checks.
+	p.staging = stages(p.Rules)
 	p.byNamespace = map[string]*Policy{}
 	for ns, np := range p.Namespaces {
 		q := *p
 		q.Rules = maps.Clone(p.Rules)
 		maps.Copy(q.Rules, np.Rules)
+		q.staging = stages(q.Rules)
 		q.byNamespace = nil
 		p.byNamespace[ns] = &q
 	}
 	return nil
+}
+
+// Staging reports whether some rule's action is stage: only then can the
+// defaulting webhook stage a change.
+func (p *Policy) Staging() bool { return p.staging }
+
+func stages(rules map[RuleID]Action) bool {
+	return slices.Contains(slices.Collect(maps.Values(rules)), Stage)
 }
 
 // checkRules checks a map of rule actions found at key.
@@ -222,9 +239,11 @@ func checkRules(key string, rules map[RuleID]Action) []string {
 		if !slices.Contains(Rules, id) {
 			errs = append(errs, fmt.Sprintf("%s.%s: unknown rule ID (known: %s)", key, id, Join(Rules, ", ")))
 		} else if a := rules[id]; !slices.Contains(actions, a) {
-			errs = append(errs, fmt.Sprintf("%s.%s: unknown action %q (use deny, warn, off, or generate for MU-META)", key, id, a))
+			errs = append(errs, fmt.Sprintf("%s.%s: unknown action %q (use deny, warn, off, or generate for MU-META, stage for %s)", key, id, a, Join(Gates(), ", ")))
 		} else if a == Generate && id != MuMeta {
 			errs = append(errs, fmt.Sprintf("%s.%s: generate is only for %s (use deny, warn or off)", key, id, MuMeta))
+		} else if _, gate := GateWaypoint(id); a == Stage && !gate {
+			errs = append(errs, fmt.Sprintf("%s.%s: stage is only for the gates with a waypoint, %s (use deny, warn or off)", key, id, Join(Gates(), ", ")))
 		}
 	}
 	return errs

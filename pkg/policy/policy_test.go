@@ -338,6 +338,46 @@ func TestGenerateIsOnlyForMeta(t *testing.T) {
 	assert.Equal(t, Deny, p.ActionFor(MuMeta))
 }
 
+// stage is accepted for the gates with a waypoint only, in the cluster's
+// rules and in a namespace's, and refused elsewhere naming the key.
+func TestStageIsOnlyForGates(t *testing.T) {
+	assert.Equal(t, []RuleID{Mu26, Mu30}, Gates())
+	for id, want := range map[RuleID]string{Mu26: "v2.5.16", Mu30: "v2.6.20"} {
+		w, ok := GateWaypoint(id)
+		require.True(t, ok, id)
+		assert.Equal(t, want, w.String())
+	}
+	_, ok := GateWaypoint(MuMeta)
+	assert.False(t, ok)
+
+	p, err := Parse([]byte("rules: {MU-26: stage}\nnamespaces:\n  prod:\n    rules: {MU-26: deny}\n  staging:\n    rules: {MU-30: stage}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, Stage, p.ActionFor(Mu26))
+	assert.True(t, p.Staging())
+	assert.False(t, p.For("prod").Staging(), "prod overrides the only stage")
+	assert.True(t, p.For("staging").Staging())
+	assert.Equal(t, Stage, p.For("staging").ActionFor(Mu30))
+	assert.False(t, Default().Staging(), "the default never stages")
+	assert.Equal(t, []RuleID{Mu26}, p.Exempted("prod", []RuleID{Mu26, Mu30}))
+
+	for _, tc := range []struct{ doc, says string }{
+		{"rules: {MU-META: stage}\n", "rules.MU-META: stage is only for the gates with a waypoint, MU-26, MU-30 (use deny, warn or off)"},
+		{"rules: {MU-26-OPERATOR: stage}\n", "rules.MU-26-OPERATOR: stage is only for the gates"},
+		{"rules: {MU-META-RANGE: stage}\n", "rules.MU-META-RANGE: stage is only for the gates"},
+		{"namespaces:\n  staging:\n    rules: {MU-ROLLING: stage}\n", "namespaces.staging.rules.MU-ROLLING: stage is only for the gates"},
+		{"rules: {MU-26: generate}\n", "rules.MU-26: generate is only for MU-META"},
+		{"rules: {MU-26: Stage}\n", `rules.MU-26: unknown action "Stage" (use deny, warn, off, or generate for MU-META, stage for MU-26, MU-30)`},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		require.Error(t, err, tc.doc)
+		assert.Contains(t, err.Error(), tc.says)
+	}
+	path := writePolicy(t, "namespaces:\n  staging:\n    rules: {MU-META: stage}\n")
+	_, err = Load(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+": invalid policy:\n  namespaces.staging.rules.MU-META: stage is only for the gates", "fails fast at start, naming the file and key")
+}
+
 // A namespace may override rule actions; everything else is the cluster's.
 func TestNamespaceOverrides(t *testing.T) {
 	p, err := Parse([]byte("rules: {MU-30: deny}\nnamespaces:\n  staging:\n    rules: {MU-26: warn, MU-META: deny}\n"))

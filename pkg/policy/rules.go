@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/milvus-admission/milvus-admission/pkg/milvus"
+
 // RuleID is a rule's stable identifier. It appears in denial messages,
 // warnings, audit annotations, the policy file and docs/rules.md; never
 // rename one.
@@ -52,4 +54,30 @@ var Rules = []RuleID{
 	MuSplitMeta, MuTargetUnknown, MuSourceUnknown, MuIntent, MuUpIdentity,
 	MuMetaRange, MuUpVersion, MuUpOrder, MuUpNs, MuUpSrc,
 	MuUpImmutable, MuUpImage, MuUpOne, MuUpTarget,
+}
+
+// gateWaypoints are the gates: rules that require a version to run before
+// their change (MU-26: 2.5.16 before 2.6; MU-30: 2.6.20 before 3.x). Only a
+// gate takes the stage action, which sets the change at this waypoint first.
+var gateWaypoints = map[RuleID]milvus.Version{
+	Mu26: milvus.MustVersion("v2.5.16"),
+	Mu30: milvus.MustVersion("v2.6.20"),
+}
+
+// GateWaypoint is the version gate id requires first; ok is false for a
+// rule that is no gate.
+func GateWaypoint(id RuleID) (waypoint milvus.Version, ok bool) {
+	waypoint, ok = gateWaypoints[id]
+	return waypoint, ok
+}
+
+// Gates lists the rules with a waypoint, in Rules order.
+func Gates() []RuleID {
+	var out []RuleID
+	for _, id := range Rules {
+		if _, ok := gateWaypoints[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }

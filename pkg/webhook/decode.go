@@ -55,6 +55,8 @@ func decodeMilvus(raw []byte, out *milvus.Milvus, long *longStrings) bool {
 					r.str(&out.Status.CurrentImage)
 				case "currentVersion":
 					r.str(&out.Status.CurrentVersion)
+				case "status":
+					r.str(&out.Status.Health)
 				default:
 					r.other(key, statusFields)
 				}
@@ -71,7 +73,7 @@ func decodeMilvus(raw []byte, out *milvus.Milvus, long *longStrings) bool {
 // them only case-insensitively is one encoding/json would decode.
 var (
 	topFields        = []string{"apiVersion", "kind", "metadata", "spec", "status"}
-	statusFields     = []string{"currentImage", "currentVersion"}
+	statusFields     = []string{"currentImage", "currentVersion", "status"}
 	specFields       = []string{"mode", "components", "dependencies"}
 	dependencyFields = []string{"msgStreamType"}
 	componentFields  = []string{"image", "version"}

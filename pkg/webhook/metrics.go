@@ -18,6 +18,8 @@ const (
 	DecisionDenied    = "denied"
 	DecisionHeld      = "held"
 	DecisionCancelled = "cancelled"
+	// DecisionStaged: a gated upgrade set at the gate's waypoint (policy action stage).
+	DecisionStaged = "staged"
 )
 
 // Decisions counts what the rules decided, once per rule that fired (rule
@@ -25,7 +27,7 @@ const (
 // an HTTP 200; this says what it was.
 var Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "milvus_admission_decisions_total",
-	Help: "Admission decisions by kind, operation, decision (allowed, warned, denied, held, cancelled) and rule ID.",
+	Help: "Admission decisions by kind, operation, decision (allowed, warned, denied, held, cancelled, staged) and rule ID.",
 }, []string{"kind", "operation", "decision", "rule"})
 
 // Exemptions counts the decisions a namespace's policy override changed

@@ -16,8 +16,10 @@ import (
 )
 
 // mutateMilvus serves MutateMilvusPath: the defaults, and on an update that
-// needs a metadata migration, the hold (pkg/migration). It never denies:
-// what cannot be held reaches validateMilvus unheld and is denied there.
+// needs a metadata migration, the hold (pkg/migration); on one a gate whose
+// action is stage would deny, the stage at the gate's waypoint. It never
+// denies: what cannot be held or staged reaches validateMilvus as it came
+// and is denied there.
 func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur, old *milvus.Milvus) admission.Response {
 	obj := raw(req, cur)
 	ops, err := mutate.Milvus(obj)
@@ -35,16 +37,28 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 	need := validate.HeldMigration(validate.Milvus(change, pol), pol)
 	out := migration.Decide(old, cur, need, change.Upgrades,
 		migration.Request{ByOperator: pol.IsOperator(change.User), Applier: applier(req)})
+	var stage *migration.Stage
+	if out.Hold == nil && !out.Cancel {
+		stage = validate.StageFor(change, pol)
+	}
 	var more []jsonpatch.Operation
 	switch v := validate.HandOffVersion(change, pol); {
 	case out.Hold != nil:
 		more, err = mutate.Hold(obj, out.Hold)
 	case out.Cancel:
 		more, err = mutate.Cancel(obj)
+	case stage != nil:
+		more, err = mutate.Stage(obj, stage)
 	case v != "" && cur.Spec.Components.Version != "" && cur.Spec.Components.Version != v:
 		// The version pin wins over the tag: without this the stale pin
 		// would make every later sync look like a 2.1 → 2.2+ change again.
 		more, err = mutate.Version(obj, v)
+	}
+	if err == nil && stage == nil && migration.StageEnds(old, cur, applier(req)) {
+		// Moved on from the waypoint (or git did): the stage is over.
+		var unstage []jsonpatch.Operation
+		unstage, err = mutate.Unstage(obj)
+		more = append(more, unstage...)
 	}
 	if err != nil {
 		return badRequest(ctx, err)
@@ -59,6 +73,11 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionHeld, []policy.RuleID{policy.MuMeta})
 	case out.Cancel:
 		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionCancelled, []policy.RuleID{policy.MuMeta})
+	case stage != nil:
+		resp.Warnings = append(resp.Warnings, validate.Notice(stage.Rule, stage.Field(), stage.Note()))
+		resp.AuditAnnotations[AuditRules] = string(stage.Rule)
+		h.exempted(ctx, req, []policy.RuleID{stage.Rule})
+		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionStaged, []policy.RuleID{stage.Rule})
 	}
 	return resp
 }
