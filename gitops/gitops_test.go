@@ -34,6 +34,7 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/gitops"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 )
 
 var update = flag.Bool("update", false, "rewrite argocd/argocd-cm.yaml from the .lua files")
@@ -46,12 +47,15 @@ const (
 	suspended   = gitops.Suspended
 )
 
-// The intent annotations the webhook's hold writes (pkg/migration).
+// The intent annotations the webhook's hold writes, and the controller's
+// record of a failed migration: the objects below carry the keys the code
+// writes, so the checks' literal keys must match them.
 const (
-	annRequestedImage   = "milvus-admission.io/requested-image"
-	annRequestedVersion = "milvus-admission.io/requested-version"
-	annPlannedUpgrade   = "milvus-admission.io/planned-upgrade"
-	annMigrationTarget  = "milvus-admission.io/migration-target"
+	annRequestedImage   = migration.AnnotationRequestedImage
+	annRequestedVersion = migration.AnnotationRequestedVersion
+	annPlannedUpgrade   = migration.AnnotationPlannedUpgrade
+	annMigrationTarget  = migration.AnnotationMigrationTarget
+	annMigrationFailed  = migration.AnnotationMigrationFailed
 )
 
 // ---- Argo CD ----
@@ -268,15 +272,48 @@ func TestMilvusHealth(t *testing.T) {
 			message: []string{annRequestedImage, annPlannedUpgrade, upgradeName},
 		},
 		{
-			// The migration failed (UpdateMetaFailed on the MilvusUpgrade):
-			// nothing on the Milvus says so, it stays held. Its MilvusUpgrade
-			// is Degraded (TestMilvusUpgradeHealth).
+			// The migration failed and the operator rolled back (its
+			// MilvusUpgrade RollbackedSucceeded, Degraded in
+			// TestMilvusUpgradeHealth): 2.1.4 runs Healthy again, still
+			// held, and the controller has recorded the failure.
 			name: "migration failed", obj: milvus(t, oldImage, func(m map[string]any) {
 				held(m)
-				set(m, "Stopped", "status", "status")
+				set(m, upgradeName+" RollbackedSucceeded", "metadata", "annotations", annMigrationFailed)
 			}),
-			argo: progressing, flux: status.InProgressStatus,
-			message: []string{annPlannedUpgrade, upgradeName, "failed migration shows on that MilvusUpgrade"},
+			argo: degraded, flux: status.FailedStatus,
+			message: []string{annMigrationFailed + ": " + upgradeName + " RollbackedSucceeded", "the change to " + gitImage + " stays held",
+				"kubectl describe milvusupgrade -n default " + upgradeName + ", then delete it to retry"},
+		},
+		{
+			// Failed before the operator wrote a status, or with the
+			// cluster still stopped: the record decides, in Flux too.
+			name: "migration failed, no status", obj: milvus(t, oldImage, func(m map[string]any) {
+				held(m)
+				set(m, upgradeName+" UpdateMetaFailed", "metadata", "annotations", annMigrationFailed)
+				delete(m, "status")
+			}),
+			argo: degraded, flux: status.FailedStatus,
+			message: []string{upgradeName + " UpdateMetaFailed", "kubectl describe milvusupgrade -n default " + upgradeName},
+		},
+		{
+			// Flux judges an unobserved generation in progress before any
+			// expression; Argo CD's check reads the record first.
+			name: "migration failed, generation not observed yet", obj: milvus(t, oldImage, func(m map[string]any) {
+				held(m)
+				set(m, upgradeName+" RollbackedSucceeded", "metadata", "annotations", annMigrationFailed)
+				set(m, int64(4), "metadata", "generation")
+			}),
+			argo: degraded, flux: status.InProgressStatus,
+			message: []string{upgradeName + " RollbackedSucceeded"},
+		},
+		{
+			// The intent was removed by hand; the controller clears the
+			// record at once. Until then the command lists the upgrades.
+			name: "a failure record without the intent", obj: milvus(t, oldImage, func(m map[string]any) {
+				set(m, upgradeName+" RollbackedSucceeded", "metadata", "annotations", annMigrationFailed)
+			}),
+			argo: degraded, flux: status.FailedStatus,
+			message: []string{upgradeName + " RollbackedSucceeded", "kubectl describe milvusupgrades -n default"},
 		},
 		{
 			// The operator wrote the waypoint image; the intent is cleared,

@@ -1,8 +1,10 @@
 // Package controller acts on persisted Milvus objects that the webhook held
 // for a metadata migration (pkg/migration): it creates the planned
-// MilvusUpgrade, reports each step as an Event, and clears the intent once
-// the operator's upgrade has succeeded. It never acts on a request: dry-runs
-// reach only the webhook, which writes nothing.
+// MilvusUpgrade, reports each step as an Event, records a failed migration
+// on the Milvus (migration.AnnotationMigrationFailed, for GitOps health
+// checks), and clears the intent once the operator's upgrade has succeeded.
+// It never acts on a request: dry-runs reach only the webhook, which writes
+// nothing.
 package controller
 
 import (
@@ -75,23 +77,33 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, m); err != nil {
 		return ctrl.Result{}, err
 	}
+	// Every path but the failed one ends with no failure recorded: the
+	// intent was dropped or retargeted, its upgrade is new, still at work,
+	// or succeeded. The record is derived from the persisted intent and
+	// upgrade alone, so one a tenant wrote is put right here too.
 	in, ok, err := migration.IntentOf(m)
 	if err != nil {
 		r.Events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
 	}
 	if !ok {
 		upgrades, err := webhook.CacheLookup{Reader: r.Client}.UpgradesFor(ctx, m.Namespace, m.Name)
 		if err == nil {
 			_, err = r.deleteUnstarted(ctx, obj, m, "", upgrades, "the Milvus no longer asks for the change")
 		}
-		return ctrl.Result{}, err
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
 	}
 
 	up := newObject(milvus.MilvusUpgradeKind.Kind)
 	err = r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: in.UpgradeName}, up)
 	switch {
 	case apierrors.IsNotFound(err):
+		if err := r.recordFailure(ctx, obj, ""); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, r.create(ctx, obj, m, in)
 	case err != nil:
 		return ctrl.Result{}, err
@@ -105,9 +117,21 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		r.Events.Eventf(obj, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
 			"MilvusUpgrade %s succeeded; the next sync can roll on to %s", in.UpgradeName, requested(in))
 		log.Info("migration succeeded, intent cleared", "upgrade", in.UpgradeName)
-	case migration.Failed(state):
+	case migration.Failed(state) && migration.Generated(up, obj):
+		// Only the upgrade we generated for this Milvus: one made by hand
+		// under the planned name shows its failure in its own health.
+		record := migration.FailureRecord(in.UpgradeName, state)
+		if recorded(obj, record) {
+			return ctrl.Result{}, nil
+		}
+		if err := r.recordFailure(ctx, obj, record); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.Events.Eventf(obj, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
 			"MilvusUpgrade %s ended in state %s; the image stays held. Delete it to retry, or revert the image in git", in.UpgradeName, state)
+		log.Info("migration failed, recorded on the Milvus", "upgrade", in.UpgradeName, "state", state)
+	default:
+		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
 	}
 	return ctrl.Result{}, nil
 }
@@ -195,14 +219,42 @@ func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Uns
 	return kept, nil
 }
 
-// clearIntent removes the intent annotations with a merge patch.
+// clearIntent removes the intent annotations, and a failure record with
+// them, with one merge patch.
 func (r *Migration) clearIntent(ctx context.Context, obj *unstructured.Unstructured) error {
-	remove := map[string]any{}
+	remove := map[string]any{migration.AnnotationMigrationFailed: nil}
 	for _, k := range migration.IntentAnnotations {
 		remove[k] = nil
 	}
-	patch := map[string]any{"metadata": map[string]any{"annotations": remove}}
-	data, err := json.Marshal(patch)
+	return r.patchAnnotations(ctx, obj, remove)
+}
+
+// recorded reports that obj's failure record is record ("": none).
+func recorded(obj *unstructured.Unstructured, record string) bool {
+	got, ok := obj.GetAnnotations()[migration.AnnotationMigrationFailed]
+	return got == record && ok == (record != "")
+}
+
+// recordFailure makes obj's failure record (migration.AnnotationMigrationFailed)
+// say record, "" for none, with a merge patch of that annotation alone; it
+// writes nothing when the record is already so. The webhook lets the write
+// through: MU-INTENT guards the intent and stage annotations, not this one.
+func (r *Migration) recordFailure(ctx context.Context, obj *unstructured.Unstructured, record string) error {
+	if recorded(obj, record) {
+		return nil
+	}
+	var value any // nil: a merge patch removes the annotation
+	if record != "" {
+		value = record
+	}
+	return r.patchAnnotations(ctx, obj, map[string]any{migration.AnnotationMigrationFailed: value})
+}
+
+// patchAnnotations sets obj's annotations to values (nil removes one) with
+// a merge patch that touches nothing else: neither the operator's writes
+// nor an apply's fields conflict with it.
+func (r *Migration) patchAnnotations(ctx context.Context, obj *unstructured.Unstructured, values map[string]any) error {
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": values}})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -81,12 +83,31 @@ type fixture struct {
 	client client.Client
 	events *events.FakeRecorder
 	r      *Migration
+	// patches are the bodies of the patches the controller sent.
+	patches []string
 }
 
 func newFixture(objs ...client.Object) *fixture {
-	c := fake.NewClientBuilder().WithObjects(objs...).Build()
-	rec := events.NewFakeRecorder(100)
-	return &fixture{client: c, events: rec, r: &Migration{Client: c, Policy: policy.Default(), Events: rec}}
+	f := &fixture{events: events.NewFakeRecorder(100)}
+	f.client = fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			data, err := patch.Data(obj)
+			if err != nil {
+				return err
+			}
+			f.patches = append(f.patches, string(data))
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	}).Build()
+	f.r = &Migration{Client: f.client, Policy: policy.Default(), Events: f.events}
+	return f
+}
+
+// drainPatches returns the patch bodies sent so far.
+func (f *fixture) drainPatches() []string {
+	out := f.patches
+	f.patches = nil
+	return out
 }
 
 func (f *fixture) reconcile(t *testing.T, key types.NamespacedName) {
@@ -207,18 +228,31 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 		})
 	})
 	for _, state := range []string{"BakupMetaFailed", "UpdateMetaFailed", "RollbackFailed", "RollbackedSucceeded"} {
-		t.Run("failed in "+state+": warning event, intent kept, nothing created", func(t *testing.T) {
-			f := newFixture(newMilvusObj("my-release", milvusUID, intent()), generated(plannedName, "my-release", milvusUID, state))
+		t.Run("failed in "+state+": recorded on the Milvus, warning event, intent kept, nothing created", func(t *testing.T) {
+			ann := intent()
+			ann[argoTracking] = "app:milvus.io/Milvus:default/my-release"
+			f := newFixture(newMilvusObj("my-release", milvusUID, ann), generated(plannedName, "my-release", milvusUID, state))
 
 			f.reconcile(t, releaseKey)
 
-			assert.Equal(t, intent(), f.milvusAnnotations(t))
+			record := plannedName + " " + state
+			want := withAnnotation(ann, migration.AnnotationMigrationFailed, record)
+			assert.Equal(t, want, f.milvusAnnotations(t), "the intent and every other annotation kept")
+			assert.Equal(t, []string{`{"metadata":{"annotations":{"milvus-admission.io/migration-failed":"` + record + `"}}}`}, f.drainPatches(),
+				"one merge patch of the failure record alone")
 			evs := f.drain()
 			require.Len(t, evs, 1)
 			assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonFailed+" "), evs[0])
 			assert.Contains(t, evs[0], plannedName)
 			assert.Contains(t, evs[0], state)
 			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
+
+			t.Run("the next reconcile writes nothing and reports nothing again", func(t *testing.T) {
+				f.reconcile(t, releaseKey)
+				assert.Empty(t, f.drainPatches())
+				assert.Empty(t, f.drain())
+				assert.Equal(t, want, f.milvusAnnotations(t))
+			})
 		})
 	}
 	for _, state := range []string{"", "BakupMeta", "UpdatingMeta"} {
@@ -229,9 +263,123 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 
 			assert.Equal(t, intent(), f.milvusAnnotations(t))
 			assert.Empty(t, f.drain())
+			assert.Empty(t, f.drainPatches())
 			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
 		})
 	}
+}
+
+func withAnnotation(a map[string]string, key, value string) map[string]string {
+	out := maps.Clone(a)
+	out[key] = value
+	return out
+}
+
+// The failure record says what the persisted intent and its generated
+// upgrade say, and nothing else: cleared once the migration succeeds, the
+// failed upgrade is deleted to retry, git retargets, or the intent goes; a
+// record a tenant wrote is put right; an upgrade we did not generate
+// records nothing.
+func TestReconcileFailureRecord(t *testing.T) {
+	failed := plannedName + " UpdateMetaFailed"
+	recordedIntent := withAnnotation(intent(), migration.AnnotationMigrationFailed, failed)
+	retargeted := map[string]string{
+		migration.AnnotationRequestedImage:  "registry.internal:5000/milvusdb/milvus:v2.2.5",
+		migration.AnnotationPlannedUpgrade:  "my-release-migrate-v2-2-5",
+		migration.AnnotationMigrationTarget: "v2.2.5",
+		migration.AnnotationMigrationFailed: failed,
+	}
+	byHand := generated(plannedName, "my-release", milvusUID, "UpdateMetaFailed")
+	byHand.SetLabels(nil)
+	byHand.SetOwnerReferences(nil)
+
+	removal := `{"metadata":{"annotations":{"milvus-admission.io/migration-failed":null}}}`
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		upgrades []client.Object
+		want     map[string]string // the Milvus's annotations afterwards
+		patches  []string          // the patches sent, in order
+		upgrade  []string          // the upgrades afterwards
+		reasons  []string          // of the events
+	}{
+		{name: "succeeded: cleared with the intent, in one patch",
+			ann:      recordedIntent,
+			upgrades: []client.Object{generated(plannedName, "my-release", milvusUID, migration.StateSucceeded)},
+			want:     map[string]string{},
+			patches: []string{`{"metadata":{"annotations":{"milvus-admission.io/migration-failed":null,"milvus-admission.io/migration-target":null,` +
+				`"milvus-admission.io/planned-upgrade":null,"milvus-admission.io/requested-image":null,"milvus-admission.io/requested-version":null}}}`},
+			upgrade: []string{plannedName},
+			reasons: []string{ReasonSucceeded}},
+		{name: "the failed upgrade deleted to retry: cleared, the upgrade planned anew",
+			ann:     recordedIntent,
+			want:    intent(),
+			patches: []string{removal},
+			upgrade: []string{plannedName},
+			reasons: []string{ReasonPlanned}},
+		{name: "git retargeted after the failure: cleared, the new upgrade planned",
+			ann:      retargeted,
+			upgrades: []client.Object{generated(plannedName, "my-release", milvusUID, "UpdateMetaFailed")},
+			want:     withoutAnnotation(retargeted, migration.AnnotationMigrationFailed),
+			patches:  []string{removal},
+			upgrade:  []string{"my-release-migrate-v2-2-5", plannedName},
+			reasons:  []string{ReasonPlanned}},
+		{name: "the intent removed: cleared",
+			ann:      map[string]string{migration.AnnotationMigrationFailed: failed, argoTracking: "x"},
+			upgrades: []client.Object{generated(plannedName, "my-release", milvusUID, "UpdateMetaFailed")},
+			want:     map[string]string{argoTracking: "x"},
+			patches:  []string{removal},
+			upgrade:  []string{plannedName}},
+		{name: "written by a tenant while the migration runs: cleared",
+			ann:      recordedIntent,
+			upgrades: []client.Object{generated(plannedName, "my-release", milvusUID, "UpdatingMeta")},
+			want:     intent(),
+			patches:  []string{removal},
+			upgrade:  []string{plannedName}},
+		{name: "a stale state: rewritten",
+			ann:      withAnnotation(intent(), migration.AnnotationMigrationFailed, plannedName+" BakupMetaFailed"),
+			upgrades: []client.Object{generated(plannedName, "my-release", milvusUID, "RollbackedSucceeded")},
+			want:     withAnnotation(intent(), migration.AnnotationMigrationFailed, plannedName+" RollbackedSucceeded"),
+			patches:  []string{`{"metadata":{"annotations":{"milvus-admission.io/migration-failed":"` + plannedName + ` RollbackedSucceeded"}}}`},
+			upgrade:  []string{plannedName},
+			reasons:  []string{ReasonFailed}},
+		{name: "a failed upgrade made by hand under the planned name: nothing recorded",
+			ann:      intent(),
+			upgrades: []client.Object{byHand},
+			want:     intent(),
+			upgrade:  []string{plannedName}},
+		{name: "a malformed intent: cleared",
+			ann:     withAnnotation(recordedIntent, migration.AnnotationMigrationTarget, "soon"),
+			want:    withAnnotation(intent(), migration.AnnotationMigrationTarget, "soon"),
+			patches: []string{removal},
+			reasons: []string{ReasonInvalid}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(append([]client.Object{newMilvusObj("my-release", milvusUID, tc.ann)}, tc.upgrades...)...)
+
+			f.reconcile(t, releaseKey)
+
+			got := f.milvusAnnotations(t)
+			if got == nil {
+				got = map[string]string{}
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.patches, f.drainPatches(), "the patches sent (none: nothing written)")
+			assert.ElementsMatch(t, tc.upgrade, names(f.upgrades(t)))
+			var reasons []string
+			for _, e := range f.drain() {
+				reasons = append(reasons, strings.Fields(e)[1])
+			}
+			assert.Equal(t, tc.reasons, reasons)
+		})
+	}
+}
+
+func withoutAnnotation(a map[string]string, key string) map[string]string {
+	out := maps.Clone(a)
+	delete(out, key)
+	return out
 }
 
 func TestReconcileCancelsUnstarted(t *testing.T) {
@@ -296,6 +444,7 @@ func TestReconcileNothingToDo(t *testing.T) {
 		f := newFixture(newMilvusObj("my-release", milvusUID, map[string]string{argoTracking: "x"}))
 		f.reconcile(t, releaseKey)
 		assert.Empty(t, f.drain())
+		assert.Empty(t, f.drainPatches(), "nothing written")
 		assert.Empty(t, f.upgrades(t))
 		assert.Equal(t, map[string]string{argoTracking: "x"}, f.milvusAnnotations(t))
 	})

@@ -37,6 +37,18 @@ const (
 // IntentAnnotations lists every annotation of the intent.
 var IntentAnnotations = []string{AnnotationRequestedImage, AnnotationRequestedVersion, AnnotationPlannedUpgrade, AnnotationMigrationTarget}
 
+// AnnotationMigrationFailed records on the Milvus that the MilvusUpgrade its
+// intent planned ended short of the target: "<upgrade> <state>"
+// (FailureRecord). Only the controller writes it, from the persisted intent
+// and upgrade, and it is not part of the intent: it is informational, for
+// GitOps health checks (gitops/) and people. Nothing reads it as input, so
+// a tenant who writes it gains nothing, and the controller puts it right.
+const AnnotationMigrationFailed = prefix + "migration-failed"
+
+// FailureRecord is the AnnotationMigrationFailed value for the MilvusUpgrade
+// upgrade that ended in the failed state.
+func FailureRecord(upgrade, state string) string { return upgrade + " " + state }
+
 // The label that marks generated MilvusUpgrades.
 const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
@@ -65,10 +77,16 @@ func Failed(state string) bool { return failedStates[state] }
 // Finished reports a terminal state: Succeeded or failed.
 func Finished(state string) bool { return state == StateSucceeded || Failed(state) }
 
+// Generated reports a MilvusUpgrade this package generated for m: it
+// carries the label, and m is its controller.
+func Generated(u, m metav1.Object) bool {
+	return u.GetLabels()[LabelManagedBy] == ManagedBy && metav1.IsControlledBy(u, m)
+}
+
 // Replaceable reports a MilvusUpgrade this package generated for m that the
 // operator has not started: a new plan may replace it (git retargeted).
 func Replaceable(u *milvus.MilvusUpgrade, m *milvus.Milvus) bool {
-	return u.Status.State == "" && u.Labels[LabelManagedBy] == ManagedBy && metav1.IsControlledBy(u, m)
+	return u.Status.State == "" && Generated(u, m)
 }
 
 // Migrated is the highest targetVersion of the upgrades of m that have
@@ -276,11 +294,12 @@ func Decide(old, cur *milvus.Milvus, need *Need, upgrades []milvus.MilvusUpgrade
 	if !ok || !held || !stored.Equal(in) || !unchanged || req.ByOperator || ownershipOnly(old, cur) || !revertedInGit(old, cur, in, req.Applier) {
 		return Outcome{}
 	}
-	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" {
-		return Outcome{} // the operator has started: only it ends this
+	if planned := find(upgrades, in.UpgradeName); planned != nil && planned.Status.State != "" && !Failed(planned.Status.State) {
+		return Outcome{} // the operator is at work: only it ends this
 	}
 	// An apply keeps the held image and no longer asks for the requested one,
-	// and the operator has not started: git was reverted, so the plan is dropped.
+	// and the operator has not started, or has given up (the failed upgrade
+	// stays for kubectl describe): git was reverted, so the plan is dropped.
 	return Outcome{Cancel: true, Field: milvus.ImagePath.String(), Note: fmt.Sprintf("migration %s cancelled: the image stays as it is", in.UpgradeName)}
 }
 

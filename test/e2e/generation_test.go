@@ -11,6 +11,8 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 )
 
 const plannedName = "my-release-migrate-v2-2-16"
@@ -282,6 +284,39 @@ func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Reverting git is the other way out of a failed migration, as MU-META-FAILED
+// says: the intent goes, the failure record with it, and the failed upgrade
+// stays for kubectl describe.
+func TestRevertAfterAFailedMigrationCancels(t *testing.T) {
+	grantOperator(t)
+	ns := newNamespace(t)
+	m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
+	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	m.image = repo + "v2.4.23"
+	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	waitForPlanned(t, ns)
+	kubectl(t, nil, "-n", ns, "patch", "milvusupgrade", plannedName, "--subresource=status", "--type=merge", "--as", operatorSA,
+		"-p", `{"status":{"state":"RollbackedSucceeded"}}`)
+	eventually(t, "the controller records the failure on the Milvus", func() error {
+		if annotation(t, ns, migration.AnnotationMigrationFailed) == nil {
+			return fmt.Errorf("no %s annotation", migration.AnnotationMigrationFailed)
+		}
+		return nil
+	})
+
+	m.image = repo + "v2.1.4" // git reverted
+	_, stderr := kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
+	assert.Contains(t, stderr, "[MU-META] spec.components.image: migration "+plannedName+" cancelled")
+	assert.Nil(t, annotation(t, ns, migration.AnnotationPlannedUpgrade))
+	eventually(t, "the failure record goes with the intent", func() error {
+		if v := annotation(t, ns, migration.AnnotationMigrationFailed); v != nil {
+			return fmt.Errorf("still recorded: %v", v)
+		}
+		return nil
+	})
+	assert.Equal(t, []string{plannedName}, upgrades(t, ns), "the failed upgrade stays for kubectl describe")
 }
 
 // A revert in git before the operator started cancels cleanly: kubectl's

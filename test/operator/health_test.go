@@ -27,14 +27,17 @@ import (
 // CEL in its own evaluator) on the objects a generated migration really
 // leaves in the API server while the real operator executes it: held,
 // migrating (the operator has stopped the Milvus), failed (the update-meta
-// Pod fails and the operator rolls back), converged. Every version of the
-// Milvus and of its MilvusUpgrade that a watch delivers is judged, not only
-// the moments the test picks.
+// Pod fails, the operator rolls back, and the controller records the
+// failure on the Milvus), converged. Every version of the Milvus and of its
+// MilvusUpgrade that a watch delivers is judged, not only the moments the
+// test picks.
 
-// The intent annotations of docs/generation.md.
+// The intent annotations of docs/generation.md, and the controller's record
+// of a failed migration.
 const (
 	intentRequestedImage = "milvus-admission.io/requested-image"
 	intentPlannedUpgrade = "milvus-admission.io/planned-upgrade"
+	migrationFailed      = "milvus-admission.io/migration-failed"
 )
 
 // failedStates are the terminal states in which the target was not reached.
@@ -125,24 +128,53 @@ func assertVerdict(t *testing.T, what string, got gitops.Verdict, argo string, f
 // 2.4.23: the image git asked for and the MilvusUpgrade it waits for.
 var heldSays = []string{"held by milvus-admission", intentRequestedImage + " " + repo + "v2.4.23", plannedName, "v2.2.16"}
 
-// judgeRecordedMilvus judges every recorded version of my-release, none of
-// which carries a status from the operator (its Milvus reconciler does not
-// run here): held (the intent annotations are there, also while the
-// operator has it stopped) is Progressing with the reason; without the
-// intent it is Progressing, waiting for the operator's status. It returns
-// how many versions the operator had stopped (migrating).
-func judgeRecordedMilvus(t *testing.T, checks *gitops.Checks, rec *recording) (migrating int) {
+// failedSays is what the Milvus check says of my-release in ns once the
+// controller recorded that its migration ended in state.
+func failedSays(ns, state string) []string {
+	return []string{migrationFailed + ": " + plannedName + " " + state, "the change to " + repo + "v2.4.23 stays held",
+		"kubectl describe milvusupgrade -n " + ns + " " + plannedName + ", then delete it to retry"}
+}
+
+// milvusVersions counts the recorded versions of the Milvus by what they show.
+type milvusVersions struct {
+	// migrating: held and stopped by the operator; failed: carrying the
+	// controller's failure record.
+	migrating, failed int
+}
+
+// judgeRecordedMilvus judges every recorded version of my-release in ns,
+// none of which carries a status from the operator (its Milvus reconciler
+// does not run here). With the failure record (which must say failure, ""
+// when none may appear) it is Degraded in Argo CD and Failed in Flux, with
+// the upgrade, its state and the command to inspect it; the record comes
+// only after the operator started the Milvus again, and stays. Held
+// otherwise (the intent annotations are there, also while the operator has
+// it stopped) it is Progressing with the reason; without the intent it is
+// Progressing, waiting for the operator's status.
+func judgeRecordedMilvus(t *testing.T, checks *gitops.Checks, rec *recording, ns, failure string) milvusVersions {
 	t.Helper()
 	versions := rec.of("Milvus")
 	require.NotEmpty(t, versions)
+	var counts milvusVersions
 	for _, m := range versions {
 		what := fmt.Sprintf("Milvus at resourceVersion %s (image %v)", m.GetResourceVersion(), at(m.Object, "spec", "components", "image"))
 		require.Nil(t, m.Object["status"], "%s: the operator wrote no status", what)
 		v := judge(t, checks, m)
 		annotations := m.GetAnnotations()
+		_, stopped := annotations[operator.StoppedAtAnnotation]
+		if record, recorded := annotations[migrationFailed]; recorded {
+			counts.failed++
+			require.NotEmpty(t, failure, "%s: no failure may be recorded, found %q", what, record)
+			assert.Equal(t, failure, record, "%s: the failure record", what)
+			assert.False(t, stopped, "%s: recorded only after the operator started the Milvus again", what)
+			state := strings.TrimPrefix(failure, plannedName+" ")
+			assertVerdict(t, what, v, gitops.Degraded, status.FailedStatus, failedSays(ns, state)...)
+			continue
+		}
+		require.Zero(t, counts.failed, "%s: the failure record, once written, stays", what)
 		if _, held := annotations[intentPlannedUpgrade]; held {
-			if _, stopped := annotations[operator.StoppedAtAnnotation]; stopped {
-				migrating++
+			if stopped {
+				counts.migrating++
 				what += ", stopped by the operator"
 			}
 			assertVerdict(t, what, v, gitops.Progressing, status.InProgressStatus, heldSays...)
@@ -150,8 +182,8 @@ func judgeRecordedMilvus(t *testing.T, checks *gitops.Checks, rec *recording) (m
 		}
 		assertVerdict(t, what, v, gitops.Progressing, status.UnknownStatus, "waiting for the operator's status")
 	}
-	t.Logf("judged %d versions of the Milvus, %d of them stopped by the operator", len(versions), migrating)
-	return migrating
+	t.Logf("judged %d versions of the Milvus: %d stopped by the operator, %d with the failure record", len(versions), counts.migrating, counts.failed)
+	return counts
 }
 
 // judgeRecordedUpgrade judges every recorded version of the MilvusUpgrade
@@ -243,8 +275,8 @@ func TestHealthChecksThroughASucceededMigration(t *testing.T) {
 	assertVerdict(t, "converged in spec, before the operator reports", p.judgeStored(t, checks, ns, "milvus", "my-release"),
 		gitops.Progressing, status.UnknownStatus, "waiting for the operator's status")
 
-	migrating := judgeRecordedMilvus(t, checks, rec)
-	assert.Positive(t, migrating, "a version of the Milvus stopped by the operator was recorded")
+	versions := judgeRecordedMilvus(t, checks, rec, ns, "")
+	assert.Positive(t, versions.migrating, "a version of the Milvus stopped by the operator was recorded")
 	seen := judgeRecordedUpgrade(t, checks, rec, plannedName)
 	t.Logf("MilvusUpgrade states judged: %s", strings.Join(seen, " → "))
 	assert.Contains(t, seen, "Succeeded")
@@ -256,7 +288,9 @@ func TestHealthChecksThroughASucceededMigration(t *testing.T) {
 }
 
 // Failed: the update-meta Pod fails, the operator rolls back to 2.1.4 and
-// ends the generated MilvusUpgrade in RollbackedSucceeded.
+// ends the generated MilvusUpgrade in RollbackedSucceeded; the controller
+// records that on the Milvus, which turns Degraded (Argo CD) and Failed
+// (Flux).
 func TestHealthChecksThroughAFailedMigration(t *testing.T) {
 	t.Parallel()
 	p := env
@@ -266,7 +300,11 @@ func TestHealthChecksThroughAFailedMigration(t *testing.T) {
 	p.gitAsks2423(t, ns)
 	p.waitForUpgrade(t, ns, plannedName)
 	require.Equal(t, "RollbackedSucceeded", p.runs(t, states, ns, plannedName))
-	p.eventually(t, waitTimeout, "the controller reports the failure on the Milvus", func() error {
+	record := plannedName + " RollbackedSucceeded"
+	p.eventually(t, waitTimeout, "the controller records the failure on the Milvus", func() error {
+		if got := at(p.getJSON(t, ns, "milvus", "my-release"), "metadata", "annotations", migrationFailed); got != record {
+			return fmt.Errorf("%s: %v", migrationFailed, got)
+		}
 		if events := p.events(t, ns, "my-release"); !hasReason(events, "MigrationFailed") {
 			return fmt.Errorf("events: %v", events)
 		}
@@ -276,13 +314,23 @@ func TestHealthChecksThroughAFailedMigration(t *testing.T) {
 	checks := loadChecks(t)
 	assertVerdict(t, "the failed migration", p.judgeStored(t, checks, ns, "milvusupgrade", plannedName),
 		gitops.Degraded, status.FailedStatus, "RollbackedSucceeded", "kubectl describe milvusupgrade "+plannedName)
-	// Nothing on the Milvus records the outcome (docs/gitops.md): it stays
-	// held, and its check points at the MilvusUpgrade that carries it.
+	stored := p.getJSON(t, ns, "milvus", "my-release")
+	assert.Equal(t, repo+"v2.1.4", at(stored, "spec", "components", "image"), "rolled back, and still held")
+	assert.Equal(t, plannedName, at(stored, "metadata", "annotations", intentPlannedUpgrade), "the intent stays for a retry")
 	assertVerdict(t, "the Milvus after the failed migration", p.judgeStored(t, checks, ns, "milvus", "my-release"),
-		gitops.Progressing, status.InProgressStatus, append(heldSays, "a failed migration shows on that MilvusUpgrade")...)
+		gitops.Degraded, status.FailedStatus, failedSays(ns, "RollbackedSucceeded")...)
 
-	migrating := judgeRecordedMilvus(t, checks, rec)
-	assert.Positive(t, migrating, "a version of the Milvus stopped by the operator was recorded")
+	p.eventually(t, waitTimeout, "the watch delivers the recorded failure", func() error {
+		for _, m := range rec.of("Milvus") {
+			if m.GetAnnotations()[migrationFailed] == record {
+				return nil
+			}
+		}
+		return fmt.Errorf("no version of the Milvus with %s: %s", migrationFailed, record)
+	})
+	versions := judgeRecordedMilvus(t, checks, rec, ns, record)
+	assert.Positive(t, versions.migrating, "a version of the Milvus stopped by the operator was recorded")
+	assert.Positive(t, versions.failed, "a version of the Milvus with the failure record was recorded")
 	seen := judgeRecordedUpgrade(t, checks, rec, plannedName)
 	t.Logf("MilvusUpgrade states judged: %s", strings.Join(seen, " → "))
 	assert.Contains(t, seen, "RollbackedSucceeded")

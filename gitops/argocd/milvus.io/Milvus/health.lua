@@ -3,12 +3,13 @@
 -- and the Milvus Operator produce). Argo CD runs custom checks without Lua's
 -- string library, so this uses only .. and tostring.
 --
+--   Degraded     the metadata migration planned for a held change failed:
+--                milvus-admission's controller recorded it in the annotation
+--                milvus-admission.io/migration-failed ("<upgrade> <state>")
 --   Progressing  held for a metadata migration (milvus-admission.io/ intent
---                annotations): the MilvusUpgrade it waits for carries the
---                failure, if any, not the Milvus (see its own check);
---                no operator status yet; the operator has not observed the
---                latest generation; it is rolling to spec.components.image;
---                or it reports Pending or Deleting
+--                annotations); no operator status yet; the operator has not
+--                observed the latest generation; it is rolling to
+--                spec.components.image; or it reports Pending or Deleting
 --   Degraded     converged on the image, but the operator reports Unhealthy
 --   Suspended    the operator reports Stopped
 --   Healthy      converged on spec.components.image and Healthy
@@ -22,6 +23,29 @@ local requestedImage = annotations["milvus-admission.io/requested-image"]
 local requestedVersion = annotations["milvus-admission.io/requested-version"]
 local plannedUpgrade = annotations["milvus-admission.io/planned-upgrade"]
 local migrationTarget = annotations["milvus-admission.io/migration-target"]
+local migrationFailed = annotations["milvus-admission.io/migration-failed"]
+
+-- The record names the failed MilvusUpgrade and its state; without the
+-- string library it cannot be split, so the command names the planned one
+-- (the controller records the failure of that one only).
+if migrationFailed ~= nil then
+  local inNamespace = ""
+  if obj.metadata.namespace ~= nil then
+    inNamespace = " -n " .. obj.metadata.namespace
+  end
+  hs.status = "Degraded"
+  hs.message = "the metadata migration failed (milvus-admission.io/migration-failed: " .. migrationFailed .. ")"
+  if requestedImage ~= nil then
+    hs.message = hs.message .. "; the change to " .. requestedImage .. " stays held"
+  end
+  if plannedUpgrade ~= nil then
+    hs.message = hs.message .. "; kubectl describe milvusupgrade" .. inNamespace .. " " .. plannedUpgrade ..
+      ", then delete it to retry"
+  else
+    hs.message = hs.message .. "; kubectl describe milvusupgrades" .. inNamespace
+  end
+  return hs
+end
 
 if requestedImage ~= nil or requestedVersion ~= nil or plannedUpgrade ~= nil or migrationTarget ~= nil then
   local asked = requestedImage
@@ -38,8 +62,7 @@ if requestedImage ~= nil or requestedVersion ~= nil or plannedUpgrade ~= nil or 
   end
   hs.status = "Progressing"
   hs.message = "held by milvus-admission: milvus-admission.io/requested-image " .. asked ..
-    " waits for " .. upgrade .. " (milvus-admission.io/planned-upgrade) to migrate the metadata" .. target ..
-    "; a failed migration shows on that MilvusUpgrade, while the Milvus stays held"
+    " waits for " .. upgrade .. " (milvus-admission.io/planned-upgrade) to migrate the metadata" .. target
   return hs
 end
 
