@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
+	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/plan"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
@@ -85,12 +86,13 @@ func withPath(v *Violation, pl plan.Plan, err error) *Violation {
 // HoldPath is the warning that goes with a hold of the change need (MU-META
 // generate): the whole path, so that the steps after the migration show too
 // (the 2.5.16 gate on the way to 2.6, say), or the plan command where it does
-// not fit; "" without a need.
-func HoldPath(fieldPath string, need *migration.Need, p *policy.Policy) string {
+// not fit; "" without a need. m is the Milvus asking, whose mode, mixCoord
+// and message queue the later steps depend on.
+func HoldPath(fieldPath string, need *migration.Need, m *milvus.Milvus, p *policy.Policy) string {
 	if need == nil {
 		return ""
 	}
-	pl, err := plan.Path(need.From, need.To, plan.Options{}, p)
+	pl, err := plan.Path(need.From, need.To, plan.OptionsFor(m), p)
 	if err != nil {
 		return ""
 	}

@@ -154,13 +154,13 @@ func TestHoldPath(t *testing.T) {
 		return HeldMigration(vs, p)
 	}
 	assert.Equal(t, "[MU-META] spec.components.image: path v2.1.4 →MilvusUpgrade v2.2.16 → v2.5.16 → v2.6.3",
-		HoldPath("spec.components.image", need("v2.1.4", "v2.6.3"), p))
+		HoldPath("spec.components.image", need("v2.1.4", "v2.6.3"), newMilvus(repo+"v2.1.4"), p))
 	assert.Equal(t, "[MU-META] spec.components.version: path v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23",
-		HoldPath("spec.components.version", need("v2.1.4", "v2.4.23"), p))
+		HoldPath("spec.components.version", need("v2.1.4", "v2.4.23"), newMilvus(repo+"v2.1.4"), p))
 	long := &migration.Need{From: milvus.MustVersion("v2.1.4-hotfix22"), To: milvus.MustVersion("v3.0.5-gpu-cuda12-xy")}
 	assert.Equal(t, "[MU-META] spec.components.version: path: run milvus-admission plan --from v2.1.4-hotfix22 --to v3.0.5-gpu-cuda12-xy",
-		HoldPath("spec.components.version", long, p), "the path does not fit a warning: the command does")
+		HoldPath("spec.components.version", long, newMilvus(repo+"v2.1.4"), p), "the path does not fit a warning: the command does")
 	longer := &migration.Need{From: milvus.MustVersion("v2.1.4-hotfix-20230101-abcdef"), To: milvus.MustVersion("v3.0.5-gpu-cuda12-20250101-abcdef01")}
-	assert.Empty(t, HoldPath("spec.components.image", longer, p), "neither fits: no line rather than a cut one")
-	assert.Empty(t, HoldPath("spec.components.image", nil, p))
+	assert.Empty(t, HoldPath("spec.components.image", longer, newMilvus(repo+"v2.1.4"), p), "neither fits: no line rather than a cut one")
+	assert.Empty(t, HoldPath("spec.components.image", nil, newMilvus(repo+"v2.1.4"), p))
 }

@@ -111,10 +111,13 @@ func TestMutateMilvusHold(t *testing.T) {
 		assert.Equal(t, image214, m.Spec.Components.Image)
 		assert.Equal(t, heldIntent(), m.Annotations)
 
-		require.Len(t, r.Warnings, 1)
+		require.Len(t, r.Warnings, 2, "the hold, then the whole path")
 		assert.Contains(t, r.Warnings[0], "[MU-META]")
 		assert.Contains(t, r.Warnings[0], holdPlanned)
-		assert.LessOrEqual(t, len([]rune(r.Warnings[0])), 120)
+		assert.Equal(t, "[MU-META] spec.components.image: path v2.1.4 →MilvusUpgrade v2.2.16 → v2.4.23", r.Warnings[1])
+		for _, w := range r.Warnings {
+			assert.LessOrEqual(t, len([]rune(w)), 120)
+		}
 		assert.Equal(t, "MU-META", r.AuditAnnotations[AuditRules])
 		assert.Contains(t, r.AuditAnnotations[AuditDecision], "/spec/components/image")
 	})

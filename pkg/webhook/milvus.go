@@ -70,6 +70,9 @@ func (h *handlers) mutateMilvus(ctx context.Context, req admission.Request, cur,
 	}
 	switch {
 	case out.Hold != nil:
+		if path := validate.HoldPath(out.Field, need, cur, pol); path != "" {
+			resp.Warnings = append(resp.Warnings, path)
+		}
 		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionHeld, []policy.RuleID{policy.MuMeta})
 	case out.Cancel:
 		record(ctx, req, milvus.MilvusKind.Kind, cur.Name, DecisionCancelled, []policy.RuleID{policy.MuMeta})
