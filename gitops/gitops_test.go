@@ -56,6 +56,8 @@ const (
 	annPlannedUpgrade   = migration.AnnotationPlannedUpgrade
 	annMigrationTarget  = migration.AnnotationMigrationTarget
 	annMigrationFailed  = migration.AnnotationMigrationFailed
+	annStagedAt         = migration.AnnotationStagedAt
+	annStageTarget      = migration.AnnotationStageTargetImage
 )
 
 // ---- Argo CD ----
@@ -366,6 +368,16 @@ func TestMilvusHealth(t *testing.T) {
 			name: "no status yet", obj: milvus(t, gitImage, func(m map[string]any) { delete(m, "status") }),
 			argo: progressing, flux: status.UnknownStatus,
 			message: []string{"waiting for the operator's status"},
+		},
+		{
+			// Staged (policy action stage): git asks for 2.6.3, the stored
+			// image is the waypoint, which the operator already runs
+			// Healthy; the next sync sets 2.6.3, so this is not converged.
+			name: "staged at the waypoint, running it", obj: milvus(t, "milvusdb/milvus:v2.5.16", func(m map[string]any) {
+				set(m, map[string]any{annStagedAt: "v2.5.16", annStageTarget: "milvusdb/milvus:v2.6.3"}, "metadata", "annotations")
+			}),
+			argo: progressing, flux: status.InProgressStatus,
+			message: []string{"staged", annStagedAt, "v2.5.16", "milvusdb/milvus:v2.6.3", "next sync"},
 		},
 		{
 			// Held with no status yet: the intent decides, Flux needs no status.

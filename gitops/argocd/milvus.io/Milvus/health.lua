@@ -10,6 +10,9 @@
 --                annotations); no operator status yet; the operator has not
 --                observed the latest generation; it is rolling to
 --                spec.components.image; or it reports Pending or Deleting
+--   Progressing  staged at a gate's waypoint (policy action stage:
+--                milvus-admission.io/staged-at): git asks for a later image,
+--                which the next sync sets once the waypoint runs healthy
 --   Degraded     converged on the image, but the operator reports Unhealthy
 --   Suspended    the operator reports Stopped
 --   Healthy      converged on spec.components.image and Healthy
@@ -24,6 +27,8 @@ local requestedVersion = annotations["milvus-admission.io/requested-version"]
 local plannedUpgrade = annotations["milvus-admission.io/planned-upgrade"]
 local migrationTarget = annotations["milvus-admission.io/migration-target"]
 local migrationFailed = annotations["milvus-admission.io/migration-failed"]
+local stagedAt = annotations["milvus-admission.io/staged-at"]
+local stageTarget = annotations["milvus-admission.io/stage-target-image"]
 
 -- The record names the failed MilvusUpgrade and its state; without the
 -- string library it cannot be split, so the command names the planned one
@@ -63,6 +68,15 @@ if requestedImage ~= nil or requestedVersion ~= nil or plannedUpgrade ~= nil or 
   hs.status = "Progressing"
   hs.message = "held by milvus-admission: milvus-admission.io/requested-image " .. asked ..
     " waits for " .. upgrade .. " (milvus-admission.io/planned-upgrade) to migrate the metadata" .. target
+  return hs
+end
+
+-- Staged: the stored image is the waypoint, not git's. Healthy here would
+-- say the sync converged while git's image has not been set yet.
+if stagedAt ~= nil then
+  hs.status = "Progressing"
+  hs.message = "staged by milvus-admission at " .. stagedAt .. " (milvus-admission.io/staged-at) on the way to " ..
+    tostring(stageTarget) .. ": the next sync sets it once " .. stagedAt .. " runs healthy"
   return hs
 end
 
