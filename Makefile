@@ -4,9 +4,17 @@ SHELL := /usr/bin/env bash
 
 KUBE_VERSION ?= v1.37.2
 KUBE_BIN     ?= $(CURDIR)/bin/kube/$(KUBE_VERSION)
-IMG          ?= milvus-admission:dev
-# The one build command: the Dockerfile runs the same (a test keeps them equal).
-GO_BUILD     := CGO_ENABLED=0 go build -trimpath -ldflags="-s -w"
+# The release this tree builds: its tag, else the commit. The binary's
+# --version prints it.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The image a release publishes (manifests/ names it); push your own with IMG=...
+IMG          ?= ghcr.io/milvus-admission/milvus-admission:$(VERSION)
+PLATFORMS    ?= linux/amd64,linux/arm64
+KUBECTL      ?= $(if $(wildcard $(KUBE_BIN)/kubectl),$(KUBE_BIN)/kubectl,kubectl)
+# The one build command: the Dockerfile and hack/image run the same (tests
+# keep them equal).
+GO_BUILD     := CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/milvus-admission/milvus-admission/internal/version.Version=$(VERSION)"
 
 export KUBEBUILDER_ASSETS := $(KUBE_BIN)
 
@@ -71,6 +79,42 @@ lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	go vet ./...
 
+IMAGE := go run ./hack/image --version $(VERSION) --revision "$(REVISION)" --platforms $(PLATFORMS) --tag $(IMG) --out bin/image.tar
+
+.PHONY: image
+image: ## Build the image without Docker (go-containerregistry): an OCI layout tarball bin/image.tar of IMG for PLATFORMS.
+	$(IMAGE)
+
+.PHONY: image-push
+image-push: ## As image, then push it to IMG (credentials as docker, podman or crane login stored them).
+	$(IMAGE) --push
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the image IMG with the Dockerfile (needs a Docker engine; `make image` does not).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push IMG with docker (needs a Docker engine).
+	docker push $(IMG)
+
+# manifests/ with the Deployment's image replaced by $(IMG): an overlay
+# written to bin/deploy, rendered by kubectl.
+define DEPLOY_OVERLAY
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../../manifests]
+patches:
+  - target: {kind: Deployment, name: milvus-admission}
+    patch: '[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "$(IMG)"}]'
+endef
+export DEPLOY_OVERLAY
+RENDER := mkdir -p bin/deploy && printf '%s\n' "$$DEPLOY_OVERLAY" > bin/deploy/kustomization.yaml && $(KUBECTL) kustomize bin/deploy
+
+.PHONY: deploy
+deploy: ## Install manifests/ with image IMG into the cluster in $KUBECONFIG (needs cert-manager, the Milvus CRDs).
+	set -o pipefail; $(RENDER) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Delete what deploy installed, the webhook configurations first (else Milvus writes fail meanwhile).
+	$(KUBECTL) delete --ignore-not-found mutatingwebhookconfiguration,validatingwebhookconfiguration milvus-admission
+	set -o pipefail; $(RENDER) | $(KUBECTL) delete --ignore-not-found -f -

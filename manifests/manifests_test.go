@@ -559,22 +559,61 @@ func cmpOr[T any](ps ...*T) *T {
 	return nil
 }
 
-// (d) The Dockerfile builds with the Makefile's GO_BUILD command.
+// releaseImage is the image the release workflow publishes, without a tag.
+const releaseImage = "ghcr.io/milvus-admission/milvus-admission"
+
+// The Deployment runs the image of the latest release in CHANGELOG.md, so
+// that an install of this tree pulls an image that exists; `make deploy` and
+// the release workflow's kustomize overlay replace that same image.
+func TestImageIsTheLatestRelease(t *testing.T) {
+	changelog, err := os.ReadFile(filepath.Join("..", "CHANGELOG.md"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+)\]`).FindSubmatch(changelog)
+	require.NotNil(t, m, "CHANGELOG.md has a release heading ## [X.Y.Z]")
+	c := webhookContainer(t, only[appsv1.Deployment](t, rendered(t), "Deployment"))
+	assert.Equal(t, releaseImage+":v"+string(m[1]), c.Image, "the image of CHANGELOG.md's latest release")
+
+	makefile, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^IMG\s*\?=\s*`+regexp.QuoteMeta(releaseImage)+`:\$\(VERSION\)$`, string(makefile), "make's default IMG")
+	workflow, err := os.ReadFile(filepath.Join("..", ".github", "workflows", "release.yaml"))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^\s+- name: `+regexp.QuoteMeta(releaseImage)+`$`, string(workflow), "release.yaml's images: override names the base's image")
+}
+
+// versionStamp is the linker flag that sets the release --version prints,
+// from the variable VERSION (make's $(VERSION), the Dockerfile's ARG).
+const versionStamp = "-X github.com/milvus-admission/milvus-admission/internal/version.Version=${VERSION}"
+
+// (d) The Dockerfile builds with the Makefile's GO_BUILD command, both
+// stamping the version.
 func TestDockerfileBuildMatchesMakefile(t *testing.T) {
 	makefile, err := os.ReadFile(filepath.Join("..", "Makefile"))
 	require.NoError(t, err)
 	m := regexp.MustCompile(`(?m)^GO_BUILD\s*:=\s*(.+)$`).FindSubmatch(makefile)
 	require.NotNil(t, m, "the Makefile defines GO_BUILD :=")
-	goBuild, err := shellWords(strings.ReplaceAll(strings.TrimSpace(string(m[1])), "$$", "$"))
+	// make's $(VERSION) is the Dockerfile's ${VERSION}.
+	line := strings.ReplaceAll(strings.TrimSpace(string(m[1])), "$(VERSION)", "${VERSION}")
+	goBuild, err := shellWords(strings.ReplaceAll(line, "$$", "$"))
 	require.NoError(t, err, "GO_BUILD")
 	require.Contains(t, goBuild, "build", "GO_BUILD is a go build command: %q", goBuild)
+	assert.True(t, slices.ContainsFunc(goBuild, func(w string) bool {
+		return strings.HasPrefix(w, "-ldflags=") && strings.Contains(w, versionStamp)
+	}), "GO_BUILD %q stamps the version: -ldflags with %s", goBuild, versionStamp)
+	assert.Regexp(t, `(?m)^VERSION\s*\?=\s*\$\(shell git describe --tags --always --dirty\b`, string(makefile),
+		"VERSION defaults to the git tag")
 	assert.Regexp(t, `(?m)^build:.*\n\t\$\(GO_BUILD\) -o \S+ \./cmd/webhook$`, string(makefile),
 		"the Makefile's build target runs $(GO_BUILD) -o ... ./cmd/webhook")
 
 	df := dockerfileInstructions(t)
 	var runs [][]string
+	var versionArg bool // ARG VERSION before the build
 	for _, in := range df {
+		if in.op == "ARG" && (in.args == "VERSION" || strings.HasPrefix(in.args, "VERSION=")) {
+			versionArg = true
+		}
 		if in.op == "RUN" && strings.Contains(in.args, "go build") {
+			assert.True(t, versionArg, "ARG VERSION comes before the RUN that builds")
 			words, err := shellWords(in.args)
 			require.NoError(t, err, "RUN %s", in.args)
 			runs = append(runs, words)

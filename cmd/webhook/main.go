@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/milvus-admission/milvus-admission/internal/version"
 	"github.com/milvus-admission/milvus-admission/pkg/controller"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
@@ -49,6 +50,7 @@ type options struct {
 	leaderNS           string
 	excludedNamespaces string
 	shutdownDrain      time.Duration
+	version            bool
 	zap                zap.Options
 }
 
@@ -65,6 +67,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; default: the pod's own namespace.")
 	fs.StringVar(&o.excludedNamespaces, "excluded-namespaces", "kube-system,milvus-admission", "Comma-separated namespaces the webhook configurations exclude; the controller acts on no intent found there.")
 	fs.DurationVar(&o.shutdownDrain, "shutdown-drain", 10*time.Second, "After SIGTERM: how long to stay up, unready and closing keep-alive connections, so that endpoints move before the server stops.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	o.zap.BindFlags(fs)
 }
 
@@ -75,6 +78,10 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	o.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits on a bad flag
+	if o.version {
+		fmt.Println(version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	draining, stop := drainOnSignal(o.shutdownDrain)
 	if err := run(stop, draining, o); err != nil {
@@ -200,7 +207,7 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting milvus-admission", "port", o.port, "certDir", o.certDir, "policy", o.policyFile,
+	ctrl.Log.WithName("setup").Info("starting milvus-admission", "version", version.Version, "port", o.port, "certDir", o.certDir, "policy", o.policyFile,
 		"operatorIdentities", pol.OperatorIdentities, "clientCA", o.clientCAFile != "")
 	return mgr.Start(stop)
 }
