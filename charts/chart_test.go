@@ -480,7 +480,7 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		"unknown value":            {map[string]any{"replica": 3}, "replica"},
 		"no caBundle":              {map[string]any{"certManager": map[string]any{"enabled": false}, "tls": map[string]any{"secretName": "s"}}, "tls.caBundle is required"},
 		"no secretName":            {map[string]any{"certManager": map[string]any{"enabled": false}, "tls": map[string]any{"caBundle": "Zm9v"}}, "tls.secretName is required"},
-		"ServiceMonitor alone":     {map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, "needs metrics.service.enabled"},
+		"ServiceMonitor alone":     {map[string]any{"metrics": map[string]any{"service": map[string]any{"enabled": false}, "serviceMonitor": map[string]any{"enabled": true}}}, "needs metrics.service.enabled"},
 		"digest not sha256":        {map[string]any{"image": map[string]any{"repository": "r", "digest": "latest"}}, "digest"},
 		"namespace not a DNS name": {map[string]any{"excludedNamespaces": []any{"Kube_System"}}, "excludedNamespaces"},
 	} {
@@ -508,13 +508,84 @@ func TestSmallerValues(t *testing.T) {
 	assert.Contains(t, d.Spec.Template.Spec.Containers[0].Args, excludedFlag+releaseNamespace+",kube-system")
 }
 
-// Metrics: a Service that reaches the container's metrics port, a
-// ServiceMonitor that selects only that Service, and the role a scraper
-// needs.
+// serviceMonitorEndpoint is the part of a monitoring.coreos.com/v1
+// ServiceMonitor endpoint the chart renders (prometheus-operator is not a
+// dependency); decoded strictly, so a field it does not list fails.
+type serviceMonitorEndpoint struct {
+	Port            string `json:"port"`
+	Scheme          string `json:"scheme"`
+	Interval        string `json:"interval"`
+	BearerTokenFile string `json:"bearerTokenFile"`
+	TLSConfig       struct {
+		ServerName         string `json:"serverName"`
+		InsecureSkipVerify *bool  `json:"insecureSkipVerify"`
+		CA                 struct {
+			Secret    *corev1.SecretKeySelector    `json:"secret"`
+			ConfigMap *corev1.ConfigMapKeySelector `json:"configMap"`
+		} `json:"ca"`
+	} `json:"tlsConfig"`
+}
+
+// serviceMonitor decodes the one ServiceMonitor of objs.
+func serviceMonitor(t *testing.T, objs []obj) (metav1.LabelSelector, []serviceMonitorEndpoint) {
+	t.Helper()
+	sm := only(t, objs, "ServiceMonitor")
+	var spec struct {
+		NamespaceSelector struct {
+			MatchNames []string `json:"matchNames"`
+		} `json:"namespaceSelector"`
+		Selector  metav1.LabelSelector     `json:"selector"`
+		Endpoints []serviceMonitorEndpoint `json:"endpoints"`
+	}
+	js, err := json.Marshal(sm["spec"])
+	require.NoError(t, err)
+	require.NoError(t, yaml.UnmarshalStrict(js, &spec), "ServiceMonitor spec")
+	assert.Equal(t, []string{releaseNamespace}, spec.NamespaceSelector.MatchNames)
+	return spec.Selector, spec.Endpoints
+}
+
+// servingDNSNames are the dnsNames of the serving Certificate (the one whose
+// Secret the Deployment mounts).
+func servingDNSNames(t *testing.T, objs []obj, servingSecret string) []string {
+	t.Helper()
+	var names []string
+	var found int
+	for _, o := range ofKind(objs, "Certificate") {
+		spec, _ := o["spec"].(map[string]any)
+		if spec["secretName"] != servingSecret {
+			continue
+		}
+		found++
+		list, _ := spec["dnsNames"].([]any)
+		for _, n := range list {
+			names = append(names, n.(string))
+		}
+	}
+	require.Equal(t, 1, found, "one Certificate writes %s", servingSecret)
+	return names
+}
+
+// servingSecretOf is the Secret the Deployment mounts at --cert-dir.
+func servingSecretOf(t *testing.T, d appsv1.Deployment) string {
+	t.Helper()
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == "serving-cert" && v.Secret != nil {
+			return v.Secret.SecretName
+		}
+	}
+	t.Fatalf("the Deployment mounts no serving-cert Secret")
+	return ""
+}
+
+// Metrics: on by default (as in the kustomize base), a Service that reaches
+// the container's metrics port and that the serving certificate names, since
+// the endpoint serves it; a ServiceMonitor that selects only that Service and
+// verifies the certificate with the CA under that name; and the role a
+// scraper needs. Turned off, the Service, the role and the DNS names go.
 func TestMetricsServiceAndServiceMonitor(t *testing.T) {
-	assert.Empty(t, ofKind(mustRender(t, nil), "ServiceMonitor"), "off by default")
+	defaults := mustRender(t, nil)
+	assert.Empty(t, ofKind(defaults, "ServiceMonitor"), "no ServiceMonitor by default")
 	objs := mustRender(t, map[string]any{"metrics": map[string]any{
-		"service":        map[string]any{"enabled": true},
 		"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
 	}})
 	d := decode[appsv1.Deployment](t, only(t, objs, "Deployment"))
@@ -539,26 +610,34 @@ func TestMetricsServiceAndServiceMonitor(t *testing.T) {
 	}
 	assert.Equal(t, int32(8443), containerPort, "the metrics Service targets the container's metrics port")
 	assert.Contains(t, d.Spec.Template.Spec.Containers[0].Args, "--metrics-bind-address=:8443")
+	assert.Contains(t, byKey(defaults), "Service/"+releaseNamespace+"/"+metricsSvc.Name, "the metrics Service is on by default")
 
-	sm := only(t, objs, "ServiceMonitor")
-	var spec struct {
-		Selector  metav1.LabelSelector `json:"selector"`
-		Endpoints []struct {
-			Port   string `json:"port"`
-			Scheme string `json:"scheme"`
-		} `json:"endpoints"`
+	servingSecret := servingSecretOf(t, d)
+	metricsHost := metricsSvc.Name + "." + releaseNamespace + ".svc"
+	assert.Equal(t, []string{
+		webhookSvc.Name + "." + releaseNamespace + ".svc", webhookSvc.Name + "." + releaseNamespace + ".svc.cluster.local",
+		metricsHost, metricsHost + ".cluster.local",
+	}, servingDNSNames(t, objs, servingSecret), "the serving certificate names both Services")
+
+	sel, endpoints := serviceMonitor(t, objs)
+	selector, err := metav1.LabelSelectorAsSelector(&sel)
+	require.NoError(t, err)
+	assert.True(t, selector.Matches(labels.Set(metricsSvc.Labels)), "the ServiceMonitor selects the metrics Service")
+	assert.False(t, selector.Matches(labels.Set(webhookSvc.Labels)), "and not the webhook Service")
+	require.Len(t, endpoints, 1)
+	ep := endpoints[0]
+	assert.Equal(t, p.Name, ep.Port)
+	assert.Equal(t, "https", ep.Scheme)
+	assert.Equal(t, "30s", ep.Interval)
+	tls := ep.TLSConfig
+	assert.Nil(t, tls.InsecureSkipVerify, "the certificate is verified, not skipped")
+	assert.Equal(t, metricsHost, tls.ServerName, "verified under the metrics Service's name, which the certificate carries")
+	assert.Nil(t, tls.CA.ConfigMap)
+	if assert.NotNil(t, tls.CA.Secret, "tlsConfig.ca.secret") {
+		assert.Equal(t, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: servingSecret}, Key: "ca.crt"}, *tls.CA.Secret,
+			"the CA cert-manager writes beside the serving certificate")
 	}
-	js, err := json.Marshal(sm["spec"])
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(js, &spec))
-	sel, err := metav1.LabelSelectorAsSelector(&spec.Selector)
-	require.NoError(t, err)
-	assert.True(t, sel.Matches(labels.Set(metricsSvc.Labels)), "the ServiceMonitor selects the metrics Service")
-	assert.False(t, sel.Matches(labels.Set(webhookSvc.Labels)), "and not the webhook Service")
-	require.Len(t, spec.Endpoints, 1)
-	assert.Equal(t, p.Name, spec.Endpoints[0].Port)
-	assert.Equal(t, "https", spec.Endpoints[0].Scheme)
-	assert.Equal(t, "prometheus", sm.meta()["labels"].(map[string]any)["release"])
+	assert.Equal(t, "prometheus", only(t, objs, "ServiceMonitor").meta()["labels"].(map[string]any)["release"])
 
 	var reader bool
 	for _, o := range ofKind(objs, "ClusterRole") {
@@ -569,6 +648,42 @@ func TestMetricsServiceAndServiceMonitor(t *testing.T) {
 		}
 	}
 	assert.True(t, reader, "a metrics-reader ClusterRole")
+
+	t.Run("a provided certificate: the CA from tls.caBundle", func(t *testing.T) {
+		ca := selfSignedCA(t)
+		objs := mustRender(t, map[string]any{
+			"certManager": map[string]any{"enabled": false},
+			"tls":         map[string]any{"secretName": "my-webhook-tls", "caBundle": base64.StdEncoding.EncodeToString(ca)},
+			"metrics":     map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
+		})
+		_, endpoints := serviceMonitor(t, objs)
+		require.Len(t, endpoints, 1)
+		tls := endpoints[0].TLSConfig
+		assert.Nil(t, tls.InsecureSkipVerify)
+		assert.Equal(t, metricsHost, tls.ServerName)
+		assert.Nil(t, tls.CA.Secret, "a Secret made by kubectl create secret tls has no ca.crt")
+		require.NotNil(t, tls.CA.ConfigMap, "tlsConfig.ca.configMap")
+		var data map[string]string
+		for _, o := range ofKind(objs, "ConfigMap") {
+			if o.meta()["name"] == tls.CA.ConfigMap.Name {
+				data = decode[corev1.ConfigMap](t, o).Data
+			}
+		}
+		assert.Equal(t, string(ca), data[tls.CA.ConfigMap.Key], "ConfigMap %s holds the CA of tls.caBundle", tls.CA.ConfigMap.Name)
+	})
+
+	t.Run("metrics.service.enabled=false", func(t *testing.T) {
+		objs := mustRender(t, map[string]any{"metrics": map[string]any{"service": map[string]any{"enabled": false}}})
+		services := ofKind(objs, "Service")
+		require.Len(t, services, 1, "the webhook Service only")
+		for _, o := range ofKind(objs, "ClusterRole") {
+			assert.NotContains(t, o.meta()["name"], "-metrics-reader")
+		}
+		webhookSvc := services[0].meta()["name"].(string)
+		assert.Equal(t, []string{webhookSvc + "." + releaseNamespace + ".svc", webhookSvc + "." + releaseNamespace + ".svc.cluster.local"},
+			servingDNSNames(t, objs, servingSecretOf(t, decode[appsv1.Deployment](t, only(t, objs, "Deployment")))),
+			"the certificate names no metrics Service")
+	})
 }
 
 // Argo CD applies the chart's webhook configurations last too (the chart

@@ -1,6 +1,6 @@
 // Package manifests_test checks the kustomize base in this folder: that
 // install.yaml is its rendering, that the names the webhook configurations,
-// the Service and the Certificate use agree, that the Deployment is hardened,
+// the Services and the Certificate use agree, that the Deployment is hardened,
 // that RBAC stays read-only, that the shipped policy loads, and that the
 // Dockerfile builds the way the Makefile does.
 package manifests_test
@@ -50,7 +50,15 @@ const (
 	policyFlag   = "--policy"
 	portFlag     = "--port"
 	probeFlag    = "--health-probe-bind-address"
+	metricsFlag  = "--metrics-bind-address"
 	nonRootID    = int64(65532)
+
+	// The names docs/install.md tells users to reach and bind.
+	webhookService = "milvus-admission-webhook"
+	metricsService = "milvus-admission-metrics"
+	metricsReader  = "milvus-admission-metrics-reader"
+	// metricsLabel is what a ServiceMonitor selects the metrics Service by.
+	metricsLabel = "milvus-admission.io/metrics"
 )
 
 // kubectlPath is $KUBEBUILDER_ASSETS/kubectl, else the Makefile's default
@@ -136,6 +144,21 @@ func only[T any](t *testing.T, objs []object, kind string) T {
 	all := ofKind[T](t, objs, kind)
 	require.Len(t, all, 1, "want exactly one %s", kind)
 	return all[0]
+}
+
+// named decodes the rendered object of kind called name.
+func named[T any](t *testing.T, objs []object, kind, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if o.Kind == kind && o.Name == name {
+			var v T
+			require.NoError(t, yaml.UnmarshalStrict(o.Raw, &v), "%s", o)
+			return v
+		}
+	}
+	t.Fatalf("no %s %s in the rendered manifests", kind, name)
+	var zero T
+	return zero
 }
 
 // The cert-manager.io/v1 fields the tests read (cert-manager is not a
@@ -311,13 +334,21 @@ func splitHeader(data []byte) (header, body string) {
 	return s[:n], s[n:]
 }
 
-// (b) The serving Certificate covers the Service's DNS names, both webhook
-// configurations inject their CA from it, and every webhook calls that
-// Service on port 443, which reaches the container's webhook port.
+// (b) The serving Certificate covers the DNS names of both Services (the
+// webhook's, and the metrics', whose endpoint serves the same certificate),
+// both webhook configurations inject their CA from it, and every webhook
+// calls the webhook Service on port 443, which reaches the container's
+// webhook port.
 func TestCertificateMatchesServiceAndWebhooks(t *testing.T) {
 	objs := rendered(t)
-	svc := only[corev1.Service](t, objs, "Service")
-	require.NotEmpty(t, svc.Namespace, "the Service has a namespace")
+	var wantDNS, services []string
+	for _, s := range ofKind[corev1.Service](t, objs, "Service") {
+		require.NotEmpty(t, s.Namespace, "Service %s has a namespace", s.Name)
+		services = append(services, s.Name)
+		wantDNS = append(wantDNS, s.Name+"."+s.Namespace+".svc", s.Name+"."+s.Namespace+".svc.cluster.local")
+	}
+	assert.ElementsMatch(t, []string{webhookService, metricsService}, services, "the Services the Certificate must name")
+	svc := named[corev1.Service](t, objs, "Service", webhookService)
 
 	mutating := only[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration")
 	validating := only[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration")
@@ -340,16 +371,12 @@ func TestCertificateMatchesServiceAndWebhooks(t *testing.T) {
 	require.NotEmpty(t, mutating.Webhooks)
 	require.NotEmpty(t, validating.Webhooks)
 
-	wantDNS := []string{
-		svc.Name + "." + svc.Namespace + ".svc",
-		svc.Name + "." + svc.Namespace + ".svc.cluster.local",
-	}
 	for cfg, from := range injects {
 		ns, name, ok := strings.Cut(from, "/")
 		require.True(t, ok && ns != "" && name != "", "%s: %s is %q, want <namespace>/<certificate>", cfg, injectCAFrom, from)
 		cert := findCertificate(t, objs, ns, name)
 		assert.False(t, cert.Spec.IsCA, "%s injects from %s, which must be the serving certificate, not the CA", cfg, from)
-		assert.ElementsMatch(t, wantDNS, cert.Spec.DNSNames, "Certificate %s dnsNames must be exactly the Service's", from)
+		assert.ElementsMatch(t, wantDNS, cert.Spec.DNSNames, "Certificate %s dnsNames must be exactly the Services'", from)
 	}
 	assert.Equal(t, injects["MutatingWebhookConfiguration/"+mutating.Name], injects["ValidatingWebhookConfiguration/"+validating.Name],
 		"both configurations inject the CA of the same Certificate")
@@ -387,6 +414,49 @@ func TestCertificateMatchesServiceAndWebhooks(t *testing.T) {
 		assert.Equal(t, strconv.Itoa(int(port)), flagValue(t, c.Args, portFlag), "the webhook listens where the Service points")
 	}
 	assert.True(t, found, "the Service has port 443")
+}
+
+// (b) The metrics Service reaches the port the metrics server listens on,
+// over HTTPS with the serving certificate (--cert-dir, never
+// --metrics-insecure), and alone carries the label a ServiceMonitor selects.
+// The metrics-reader ClusterRole grants get on /metrics and nothing else, and
+// the base binds it to no one: the user binds it to their scraper.
+func TestMetricsServiceAndReader(t *testing.T) {
+	objs := rendered(t)
+	d := only[appsv1.Deployment](t, objs, "Deployment")
+	c := webhookContainer(t, d)
+	svc := named[corev1.Service](t, objs, "Service", metricsService)
+	assert.Equal(t, d.Namespace, svc.Namespace, "the metrics Service lives with the Deployment")
+	assert.True(t, selects(t, &metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, d.Spec.Template.Labels),
+		"the metrics Service selects the Deployment's pods")
+	if assert.Len(t, svc.Spec.Ports, 1) {
+		p := svc.Spec.Ports[0]
+		assert.Equal(t, "https-metrics", p.Name)
+		assert.Equal(t, int32(8443), p.Port)
+		assert.Equal(t, portOf(t, flagValue(t, c.Args, metricsFlag)), containerPort(t, c, p.TargetPort),
+			"the Service targets the port %s names", metricsFlag)
+	}
+	for _, a := range c.Args {
+		assert.False(t, strings.HasPrefix(a, "--metrics-insecure"), "metrics are served over HTTPS behind authentication: %s", a)
+	}
+
+	var labelled []string
+	for _, s := range ofKind[corev1.Service](t, objs, "Service") {
+		if s.Labels[metricsLabel] == "true" {
+			labelled = append(labelled, s.Name)
+		}
+	}
+	assert.Equal(t, []string{metricsService}, labelled, "only the metrics Service carries %s=true", metricsLabel)
+
+	reader := named[rbacv1.ClusterRole](t, objs, "ClusterRole", metricsReader)
+	assert.Nil(t, reader.AggregationRule)
+	assert.Equal(t, []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, reader.Rules)
+	for _, b := range ofKind[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding") {
+		assert.NotEqual(t, reader.Name, b.RoleRef.Name, "ClusterRoleBinding %s: the base binds the metrics reader to no one", b.Name)
+	}
+	for _, b := range ofKind[rbacv1.RoleBinding](t, objs, "RoleBinding") {
+		assert.NotEqual(t, reader.Name, b.RoleRef.Name, "RoleBinding %s: the base binds the metrics reader to no one", b.Name)
+	}
 }
 
 // (b) The serving Certificate is issued by a CA Issuer whose CA Certificate
@@ -761,7 +831,15 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	d := only[appsv1.Deployment](t, objs, "Deployment")
 	sa := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: d.Spec.Template.Spec.ServiceAccountName, Namespace: d.Namespace}}
 
-	role := only[rbacv1.ClusterRole](t, objs, "ClusterRole")
+	binding := only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding")
+	require.Equal(t, "ClusterRole", binding.RoleRef.Kind)
+	role := named[rbacv1.ClusterRole](t, objs, "ClusterRole", binding.RoleRef.Name)
+	var roles []string
+	for _, r := range ofKind[rbacv1.ClusterRole](t, objs, "ClusterRole") {
+		roles = append(roles, r.Name)
+	}
+	assert.ElementsMatch(t, []string{role.Name, metricsReader}, roles,
+		"the ServiceAccount's ClusterRole and the metrics reader (TestMetricsServiceAndReader), nothing else")
 	assert.Nil(t, role.AggregationRule, "no aggregation: the rules below are all it grants")
 	assert.ElementsMatch(t, []string{
 		"milvus.io/milvuses:get", "milvus.io/milvuses:list", "milvus.io/milvuses:watch", "milvus.io/milvuses:patch",
@@ -770,7 +848,6 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		"events.k8s.io/events:create", "events.k8s.io/events:patch",
 		"authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create",
 	}, grants(t, role.Rules), "ClusterRole %s: the cache's reads, the controller's writes, its Events, the metrics filter's and the identity check's reviews", role.Name)
-	binding := only[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding")
 	assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}, binding.RoleRef)
 	assert.Equal(t, sa, binding.Subjects, "bound to the Deployment's ServiceAccount only")
 

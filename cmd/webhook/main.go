@@ -132,6 +132,13 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	metrics := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: !o.metricsInsecure}
 	if !o.metricsInsecure {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		// The webhook's own serving certificate, reloaded on renewal like the
+		// webhook server's: its DNS names include the metrics Service's, so a
+		// scraper verifies it with the same CA instead of skipping
+		// verification. (controller-runtime would fall back to a self-signed
+		// certificate if the files were missing, but then the webhook server
+		// fails to start anyway.)
+		metrics.CertDir, metrics.CertName, metrics.KeyName = o.certDir, "tls.crt", "tls.key"
 	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 scheme,

@@ -110,7 +110,7 @@ func TestJudge(t *testing.T) {
 	}, {
 		name: "update: 2.1.4 → 2.4.23 is held",
 		base: milvusYAML("m", "milvusdb/milvus:v2.1.4"), change: milvusYAML("m", "milvusdb/milvus:v2.4.23"),
-		decision: Held, operation: "UPDATE", warned: []string{"MU-META"},
+		decision: Held, operation: "UPDATE", warned: []string{"MU-META", "MU-META"}, // the hold, then the path
 		patched: []string{"/spec/components/image", "/metadata/annotations/milvus-admission.io~1requested-image",
 			"/metadata/annotations/milvus-admission.io~1planned-upgrade", "/metadata/annotations/milvus-admission.io~1migration-target"},
 	}, {

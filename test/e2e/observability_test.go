@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"maps"
@@ -18,9 +20,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
@@ -41,9 +40,9 @@ const (
 	exemptionsMetric = "milvus_admission_exemptions_total"
 	// exemptLabel is the label the shipped namespaceSelectors leave out.
 	exemptLabel = "milvus-admission.io/exempt"
-	// metricsReaderSuffix ends the name of the ClusterRole the chart ships
-	// for scrapers.
-	metricsReaderSuffix = "-metrics-reader"
+	// metricsReader is the ClusterRole manifests/metrics.yaml ships for
+	// scrapers.
+	metricsReader = "milvus-admission-metrics-reader"
 )
 
 // denied26 is the denial of 2.5.4 → 2.6.0 (MU-26: 2.6 needs 2.5.16 first).
@@ -77,7 +76,7 @@ type observed struct {
 
 // startObserved starts a control plane whose webhook serves metrics and
 // reads policy (YAML) from a file, and binds a scraper ServiceAccount to
-// the metrics-reader ClusterRole the chart ships.
+// the metrics-reader ClusterRole that ships.
 func startObserved(t *testing.T, policy string) *observed {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "policy.yaml")
@@ -104,39 +103,29 @@ func saToken(t *testing.T, c *cluster.Cluster, ns, name string) string {
 	return strings.TrimSpace(out)
 }
 
-// shippedMetricsReader is the ClusterRole <release>-metrics-reader of the
-// Helm chart (rendered with Helm's own engine, metrics.service.enabled):
-// the kustomize base ships no metrics RBAC.
+// shippedMetricsReader is the ClusterRole of manifests/metrics.yaml, as it
+// ships (the chart renders the same one by default).
 func shippedMetricsReader(t *testing.T) *unstructured.Unstructured {
 	t.Helper()
-	ch, err := loader.Load(filepath.Join(cluster.RepoRoot(), "charts", "milvus-admission"))
+	path := filepath.Join(cluster.RepoRoot(), "manifests", "metrics.yaml")
+	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	vals, err := chartutil.ToRenderValues(ch, map[string]any{"metrics": map[string]any{"service": map[string]any{"enabled": true}}},
-		chartutil.ReleaseOptions{Name: "milvus-admission", Namespace: "milvus-admission", Revision: 1, IsInstall: true}, chartutil.DefaultCapabilities)
-	require.NoError(t, err)
-	files, err := engine.Engine{Strict: true}.Render(ch, vals)
-	require.NoError(t, err)
+	docs, err := shared.YAMLDocuments(bytes.NewReader(data))
+	require.NoError(t, err, path)
 	var roles []*unstructured.Unstructured
-	for name, content := range files {
-		if !strings.HasSuffix(name, ".yaml") {
+	for _, doc := range docs {
+		u := &unstructured.Unstructured{}
+		js, err := yaml.YAMLToJSON(doc)
+		require.NoError(t, err, path)
+		if string(js) == "null" {
 			continue
 		}
-		docs, err := shared.YAMLDocuments(strings.NewReader(content))
-		require.NoError(t, err, name)
-		for _, doc := range docs {
-			u := &unstructured.Unstructured{}
-			js, err := yaml.YAMLToJSON(doc)
-			require.NoError(t, err, name)
-			if string(js) == "null" {
-				continue
-			}
-			require.NoError(t, u.UnmarshalJSON(js), name)
-			if u.GetKind() == "ClusterRole" && strings.HasSuffix(u.GetName(), metricsReaderSuffix) {
-				roles = append(roles, u)
-			}
+		require.NoError(t, u.UnmarshalJSON(js), path)
+		if u.GetKind() == "ClusterRole" && u.GetName() == metricsReader {
+			roles = append(roles, u)
 		}
 	}
-	require.Len(t, roles, 1, "the chart renders one ClusterRole *%s with metrics.service.enabled", metricsReaderSuffix)
+	require.Len(t, roles, 1, "%s holds the ClusterRole %s", path, metricsReader)
 	return roles[0]
 }
 
@@ -150,17 +139,19 @@ func (o *observed) get(t *testing.T, token string) (int, string) {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	// controller-runtime serves metrics with a self-signed certificate it
-	// makes at start (the webhook gives it no certificate directory), which
-	// no CA vouches for: like a ServiceMonitor with insecureSkipVerify, the
-	// test checks that the connection is TLS, not who signed it.
+	// Verified like a ServiceMonitor's tlsConfig.ca: only the serving
+	// certificate from --cert-dir (signed by the harness's CA for
+	// 127.0.0.1) passes, not a certificate the metrics server made itself.
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(o.c.ServingCA()), "the harness's serving CA")
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // see above
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}}
 	resp, err := client.Do(req)
-	require.NoError(t, err)
+	require.NoError(t, err, "the metrics endpoint presents the webhook's serving certificate")
 	defer resp.Body.Close()
 	require.NotNil(t, resp.TLS, "the metrics endpoint speaks TLS")
+	require.NotEmpty(t, resp.TLS.VerifiedChains, "a chain to the serving CA")
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(body)

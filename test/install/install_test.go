@@ -4,17 +4,23 @@
 // controllers, its CA injector fills the webhook configurations' caBundle, and
 // the webhook, running as the shipped ServiceAccount with only the shipped
 // RBAC, becomes ready and answers the API server's admission requests over
-// TLS with that certificate.
+// TLS with that certificate; a scraper bound to the shipped metrics-reader
+// role reads its metrics over TLS with the same certificate, verified with
+// the CA under the metrics Service's name.
 package install
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +62,8 @@ const (
 	checkNS     = "install-check"
 	repo        = "milvusdb/milvus:"
 	waitTimeout = 60 * time.Second
+	// metricsLabel marks the Service a ServiceMonitor selects.
+	metricsLabel = "milvus-admission.io/metrics"
 )
 
 // localWebhookArgs turns the container args of the shipped Deployment into
@@ -63,12 +71,12 @@ const (
 // the two differ. Paths under a volume mount point into mounts (the files
 // the kubelet would mount); a flag in the Deployment that is not overridden
 // here is passed unchanged, so a flag added there is exercised here.
-func localWebhookArgs(shipped []string, mounts func(string) string, port, probePort int, kubeconfig, podNamespace string) []string {
+func localWebhookArgs(shipped []string, mounts func(string) string, port, probePort int, metricsAddr, kubeconfig, podNamespace string) []string {
 	overrides := map[string]string{
-		// A free local port instead of the container's: the API server
-		// calls https://localhost:<port>.
+		// Free local ports instead of the container's: the API server
+		// calls https://localhost:<port>, the scraper 127.0.0.1.
 		"--port":                      fmt.Sprint(port),
-		"--metrics-bind-address":      "0",
+		"--metrics-bind-address":      metricsAddr,
 		"--health-probe-bind-address": fmt.Sprintf("127.0.0.1:%d", probePort),
 		// Out of a pod there is no in-cluster config and no pod namespace.
 		"--kubeconfig":                kubeconfig,
@@ -177,11 +185,12 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		assert.Equal(t, caPEM, caSecret.Data["tls.crt"], "the serving Secret's ca.crt is the CA Certificate")
 		assert.Equal(t, ca.Subject, ca.Issuer, "the CA is self-signed")
 
-		// The leaf is valid for TLS server auth under the Service's name
-		// (what clientConfig.service resolves to in a cluster) and localhost.
+		// The leaf is valid for TLS server auth under the webhook Service's
+		// name (what clientConfig.service resolves to in a cluster), the
+		// metrics Service's (what a ServiceMonitor verifies) and localhost.
 		roots := x509.NewCertPool()
 		roots.AddCert(ca)
-		for _, host := range []string{serviceHost(t, objs), "localhost"} {
+		for _, host := range []string{serviceHost(t, objs), metricsHost(t, objs), "localhost"} {
 			_, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 			assert.NoError(t, err, "the serving certificate for %s", host)
 		}
@@ -231,6 +240,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 	// of its volumes (the cert-manager-issued Secret, the policy ConfigMap),
 	// and a token of its ServiceAccount.
 	var port int
+	var metricsAddr string
 	t.Run("the webhook becomes ready as the shipped ServiceAccount", func(t *testing.T) {
 		saKubeconfig, err := c.ServiceAccountKubeconfig(ctx, ns, sa)
 		require.NoError(t, err)
@@ -244,7 +254,9 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		// Ready = serving TLS and the informer cache synced: the list/watch
 		// of the shipped ClusterRole suffice.
 		port, err = c.StartWebhookProcess(ctx, bin, func(port, probePort int) []string {
-			args := localWebhookArgs(container.Args, mounts, port, probePort, saKubeconfig, ns)
+			// Picked anew on each attempt, as the other two ports are.
+			metricsAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			args := localWebhookArgs(container.Args, mounts, port, probePort, metricsAddr, saKubeconfig, ns)
 			t.Logf("webhook %s", strings.Join(args, " "))
 			return args
 		}, nil)
@@ -343,6 +355,54 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		})
 	})
 
+	// Prometheus as docs/install.md sets it up: a ServiceAccount bound to
+	// the shipped metrics-reader ClusterRole, the CA from the serving
+	// Secret's ca.crt, the metrics Service's name as the server name (the
+	// ServiceMonitor's tlsConfig). The webhook reviews the token with the
+	// shipped RBAC.
+	t.Run("a scraper bound to the shipped metrics reader reads the metrics, verifying the serving certificate", func(t *testing.T) {
+		reader := only[rbacv1.ClusterRole](t, objs, "ClusterRole", func(o unstructured.Unstructured) bool {
+			return strings.HasSuffix(o.GetName(), "-metrics-reader")
+		})
+		kubectl(nil, "create", "namespace", "monitoring")
+		kubectl(nil, "-n", "monitoring", "create", "serviceaccount", "prometheus")
+		kubectl(nil, "-n", "monitoring", "create", "serviceaccount", "stranger")
+		kubectl(nil, "create", "clusterrolebinding", "prometheus-milvus-admission-metrics", "--clusterrole", reader.Name, "--serviceaccount", "monitoring:prometheus")
+		token := func(sa string) string {
+			return strings.TrimSpace(kubectl(nil, "-n", "monitoring", "create", "token", sa, "--duration=1h"))
+		}
+		roots := x509.NewCertPool()
+		require.True(t, roots.AppendCertsFromPEM(caPEM))
+		scraper := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: metricsHost(t, objs), MinVersion: tls.VersionTLS12},
+		}}
+		get := func(token string) (int, string) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+metricsAddr+"/metrics", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := scraper.Do(req)
+			require.NoError(t, err, "TLS to the metrics endpoint, verified with the CA as %s", metricsHost(t, objs))
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return resp.StatusCode, string(body)
+		}
+		prometheus := token("prometheus")
+		var code int
+		var body string
+		// The RBAC authorizer sees a new binding a moment after it is stored.
+		eventually(t, "the scrape is authorized", func() error {
+			if code, body = get(prometheus); code != http.StatusOK {
+				return fmt.Errorf("%d %s", code, body)
+			}
+			return nil
+		})
+		assert.Contains(t, body, `milvus_admission_decisions_total{decision="denied",kind="MilvusUpgrade",operation="CREATE",rule="MU-META-RANGE"}`,
+			"the denial above, counted")
+		code, body = get(token("stranger"))
+		assert.Equal(t, http.StatusForbidden, code, "a token not bound to the metrics reader: %s", body)
+	})
+
 	t.Run("the webhook log has no forbidden errors", func(t *testing.T) {
 		data, err := os.ReadFile(c.WebhookLog)
 		require.NoError(t, err)
@@ -430,6 +490,22 @@ func servingCertificate(t *testing.T, objs []unstructured.Unstructured, deploy a
 	return only[unstructured.Unstructured](t, objs, "Certificate", func(o unstructured.Unstructured) bool {
 		return slices.Contains(secrets, nested(o, "spec", "secretName"))
 	})
+}
+
+// metricsHost is <service>.<namespace>.svc of the metrics Service.
+func metricsHost(t *testing.T, objs []unstructured.Unstructured) string {
+	t.Helper()
+	svc := only[corev1.Service](t, objs, "Service", func(o unstructured.Unstructured) bool { return o.GetLabels()[metricsLabel] == "true" })
+	return fmt.Sprintf("%s.%s.svc", svc.Name, svc.Namespace)
+}
+
+// freePort is a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serviceHost is <service>.<namespace>.svc of the webhooks' clientConfig.

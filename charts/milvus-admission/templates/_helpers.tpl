@@ -68,6 +68,11 @@ argocd.argoproj.io/sync-wave: {{ . | quote }}
 {{- printf "%s-webhook" (include "milvus-admission.fullname" .) -}}
 {{- end -}}
 
+{{/* The Service of the HTTPS metrics endpoint (metrics.service.enabled). */}}
+{{- define "milvus-admission.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "milvus-admission.fullname" .) -}}
+{{- end -}}
+
 {{- define "milvus-admission.servingCertificate" -}}
 {{- printf "%s-serving" (include "milvus-admission.fullname" .) -}}
 {{- end -}}
