@@ -23,8 +23,9 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: kube-binaries operator-binary ## Local demo: API server, CRDs, webhook, the seed's upgrade procedures; stays up until Ctrl-C.
+demo: kube-binaries operator-binary ## Local demo: API server, CRDs, webhook, the seed's upgrade procedures, check and plan; stays up until Ctrl-C.
 	go build -o bin/demo ./hack/demo
+	go build -o bin/milvus-admission ./cmd/milvus-admission
 	bin/demo
 
 .PHONY: test

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -222,6 +223,50 @@ spec:
 	d.step("6. The next sync of git's 2.4.23 is a legal rolling upgrade from 2.2.16: git wins")
 	d.expect(d.apply(milvus("my-release", "milvusdb/milvus:v2.4.23", components), "none: git still says v2.4.23, synced again"), true, "2.2.16 → 2.4.23")
 	d.show("milvus", "my-release", "spec.components.image")
+
+	d.step("7. Before the cluster: the same rules in CI (check) and the whole path (plan)")
+	d.expect(d.cli("check", milvus("my-release", "milvusdb/milvus:v2.6.3", components), "--live", "--kubeconfig", d.c.Kubeconfig), false, "check 2.4.23 → 2.6.3 denied")
+	d.expect(d.cli("plan", "", "--from", "v2.4.23", "--to", "v2.6.3"), true, "plan 2.4.23 → 2.6.3")
+}
+
+// cli runs bin/milvus-admission (make demo builds it) with args, the manifest
+// (if any) written to a file and passed last; false when it exits non-zero.
+func (d *demo) cli(sub, manifest string, args ...string) bool {
+	if d.err != nil {
+		return false
+	}
+	args = append([]string{sub}, args...)
+	shown := slices.Clone(args)
+	if manifest != "" {
+		file := filepath.Join(d.c.Dir, "git-change.yaml")
+		if err := os.WriteFile(file, []byte(manifest), 0o600); err != nil {
+			d.err = err
+			return false
+		}
+		say("   git change: spec.components.image → v2.6.3 (file %s)", file)
+		args = append(args, file)
+		shown = append(shown, "git-change.yaml")
+	}
+	for i, a := range shown {
+		if a == d.c.Kubeconfig {
+			shown[i] = "$KUBECONFIG"
+		}
+	}
+	say("   $ bin/milvus-admission %s", strings.Join(shown, " "))
+	out, err := exec.CommandContext(d.ctx, filepath.Join("bin", "milvus-admission"), args...).CombinedOutput()
+	say("%s", indent(strings.TrimSpace(string(out)), "     "))
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		say("   ✓ exit 0")
+		return true
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		say("   ✗ exit 1: denied, before any cluster saw it")
+		return false
+	default:
+		d.err = fmt.Errorf("bin/milvus-admission %s: %w (make demo builds it)", sub, err)
+		return false
+	}
 }
 
 // runOperator builds the real Milvus Operator (hack/operator/build.sh:

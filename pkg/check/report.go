@@ -191,7 +191,7 @@ func (r *Report) writeText(w io.Writer) error {
 			writeHeld(&b, res)
 		}
 	}
-	fmt.Fprintf(&b, "\n%d objects: %s\n", len(r.Results), r.Summary)
+	fmt.Fprintf(&b, "\n%s: %s\n", objects(len(r.Results)), r.Summary)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -249,7 +249,7 @@ func (r *Report) writeGitHub(w io.Writer) error {
 	for _, f := range r.findings() {
 		githubCommand(&b, f)
 	}
-	fmt.Fprintf(&b, "milvus-admission check: %d objects: %s\n", len(r.Results), r.Summary)
+	fmt.Fprintf(&b, "milvus-admission check: %s: %s\n", objects(len(r.Results)), r.Summary)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -343,4 +343,12 @@ func (r *Report) sarif() sarifLog {
 		}
 	}
 	return sarifLog{Version: "2.1.0", Schema: "https://json.schemastore.org/sarif-2.1.0.json", Runs: []sarifRun{run}}
+}
+
+// objects is "1 object" or "n objects".
+func objects(n int) string {
+	if n == 1 {
+		return "1 object"
+	}
+	return fmt.Sprintf("%d objects", n)
 }
