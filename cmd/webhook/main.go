@@ -175,6 +175,9 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	}
 	// GetWebhookServer also adds the server to the manager's runnables.
 	webhook.Register(mgr.GetWebhookServer(), pol, webhook.CacheLookup{Reader: mgr.GetCache()})
+	if err := webhook.RegisterMilvusStates(mgr.GetCache()); err != nil {
+		return fmt.Errorf("registering milvus_admission_milvuses: %w", err)
+	}
 
 	migrations := &controller.Migration{Client: mgr.GetClient(), Policy: pol, Events: mgr.GetEventRecorder("milvus-admission"),
 		ExcludedNamespaces: splitList(o.excludedNamespaces)}

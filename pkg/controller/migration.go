@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -40,6 +42,21 @@ const (
 	ReasonCancelled = "MigrationCancelled"
 	ReasonInvalid   = "MigrationInvalid"
 )
+
+// Migrations counts the controller's steps by their Event reason: upgrades
+// planned (generated), succeeded, failed, cancelled, and intents refused.
+var Migrations = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "milvus_admission_migrations_total",
+	Help: "Steps of generated metadata migrations by reason: MigrationPlanned, MigrationSucceeded, MigrationFailed, MigrationCancelled, MigrationInvalid.",
+}, []string{"reason"})
+
+func init() { metrics.Registry.MustRegister(Migrations) }
+
+// event counts a step and reports it as an Event on obj.
+func (r *Migration) event(obj, related runtime.Object, eventtype, reason, action, note string, args ...any) {
+	Migrations.WithLabelValues(reason).Inc()
+	r.Events.Eventf(obj, related, eventtype, reason, action, note, args...)
+}
 
 // Migration reconciles Milvus objects carrying a migration intent.
 type Migration struct {
@@ -83,7 +100,7 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	// upgrade alone, so one a tenant wrote is put right here too.
 	in, ok, err := migration.IntentOf(m)
 	if err != nil {
-		r.Events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
+		r.event(obj, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
 		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
 	}
 	if !ok {
@@ -114,7 +131,7 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		if err := r.clearIntent(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.Events.Eventf(obj, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
+		r.event(obj, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
 			"MilvusUpgrade %s succeeded; the next sync can roll on to %s", in.UpgradeName, requested(in))
 		log.Info("migration succeeded, intent cleared", "upgrade", in.UpgradeName)
 	case migration.Failed(state) && migration.Generated(up, obj):
@@ -127,7 +144,7 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		if err := r.recordFailure(ctx, obj, record); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.Events.Eventf(obj, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
+		r.event(obj, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
 			"MilvusUpgrade %s ended in state %s; the image stays held. Delete it to retry, or revert the image in git", in.UpgradeName, state)
 		log.Info("migration failed, recorded on the Milvus", "upgrade", in.UpgradeName, "state", state)
 	default:
@@ -144,7 +161,7 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 // AlreadyExists means another replica or an earlier pass made it.
 func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, in migration.Intent) error {
 	refuse := func(format string, args ...any) error {
-		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "not creating MilvusUpgrade %s: "+format, append([]any{in.UpgradeName}, args...)...)
+		r.event(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "not creating MilvusUpgrade %s: "+format, append([]any{in.UpgradeName}, args...)...)
 		return nil
 	}
 	if slices.Contains(r.ExcludedNamespaces, m.Namespace) {
@@ -186,11 +203,11 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
-		r.Events.Eventf(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "creating MilvusUpgrade %s: %v", in.UpgradeName, err)
+		r.event(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "creating MilvusUpgrade %s: %v", in.UpgradeName, err)
 		return err
 	}
 	source, _, _ := unstructured.NestedString(up.Object, "spec", "sourceVersion")
-	r.Events.Eventf(owner, up, corev1.EventTypeNormal, ReasonPlanned, "Plan",
+	r.event(owner, up, corev1.EventTypeNormal, ReasonPlanned, "Plan",
 		"created MilvusUpgrade %s to migrate the metadata %s → %s before %s", in.UpgradeName, source, in.Target.Tag(), requested(in))
 	logf.FromContext(ctx).Info("created MilvusUpgrade", "upgrade", in.UpgradeName)
 	return nil
@@ -213,7 +230,7 @@ func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Uns
 		if err := r.Client.Delete(ctx, stale, client.Preconditions{UID: ptr.To(u.UID)}); client.IgnoreNotFound(err) != nil {
 			return nil, err
 		}
-		r.Events.Eventf(owner, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
+		r.event(owner, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
 			"deleted MilvusUpgrade %s before the operator started it: %s", u.Name, why)
 	}
 	return kept, nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -85,10 +86,12 @@ type fixture struct {
 	r      *Migration
 	// patches are the bodies of the patches the controller sent.
 	patches []string
+	// counted is Migrations at the last drain.
+	counted map[string]float64
 }
 
 func newFixture(objs ...client.Object) *fixture {
-	f := &fixture{events: events.NewFakeRecorder(100)}
+	f := &fixture{events: events.NewFakeRecorder(100), counted: counted()}
 	f.client = fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			data, err := patch.Data(obj)
@@ -117,17 +120,48 @@ func (f *fixture) reconcile(t *testing.T, key types.NamespacedName) {
 	assert.Equal(t, ctrl.Result{}, res)
 }
 
-// drain returns the events recorded so far.
-func (f *fixture) drain() []string {
+// drain returns the events recorded so far. Each one must have been
+// counted in Migrations under its reason, and nothing else counted.
+func (f *fixture) drain(t *testing.T) []string {
+	t.Helper()
 	var out []string
 	for {
 		select {
 		case e := <-f.events.Events:
 			out = append(out, e)
 		default:
+			f.checkCounted(t, out)
 			return out
 		}
 	}
+}
+
+var reasons = []string{ReasonPlanned, ReasonSucceeded, ReasonFailed, ReasonCancelled, ReasonInvalid}
+
+// counted is Migrations by reason.
+func counted() map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range reasons {
+		out[r] = testutil.ToFloat64(Migrations.WithLabelValues(r))
+	}
+	return out
+}
+
+// checkCounted compares what Migrations counted since the last drain with
+// the reasons of evs ("Normal MigrationPlanned note…").
+func (f *fixture) checkCounted(t *testing.T, evs []string) {
+	t.Helper()
+	now, want := counted(), map[string]float64{}
+	for _, r := range reasons {
+		want[r] = f.counted[r]
+	}
+	for _, e := range evs {
+		if fields := strings.Fields(e); len(fields) > 1 {
+			want[fields[1]]++
+		}
+	}
+	assert.Equal(t, want, now, "milvus_admission_migrations_total counts each Event under its reason")
+	f.counted = now
 }
 
 func (f *fixture) upgrades(t *testing.T) []unstructured.Unstructured {
@@ -188,7 +222,7 @@ func TestReconcileCreatesThePlannedUpgrade(t *testing.T) {
 	_, hasStatus, _ := unstructured.NestedString(up.Object, "status", "state")
 	assert.False(t, hasStatus)
 
-	evs := f.drain()
+	evs := f.drain(t)
 	require.Len(t, evs, 1)
 	assert.True(t, strings.HasPrefix(evs[0], "Normal "+ReasonPlanned+" "), evs[0])
 	assert.Contains(t, evs[0], plannedName)
@@ -200,7 +234,7 @@ func TestReconcileCreatesThePlannedUpgrade(t *testing.T) {
 	t.Run("a second reconcile creates no duplicate", func(t *testing.T) {
 		f.reconcile(t, releaseKey)
 		assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
-		assert.Empty(t, f.drain())
+		assert.Empty(t, f.drain(t))
 	})
 }
 
@@ -214,7 +248,7 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 		f.reconcile(t, releaseKey)
 
 		assert.Equal(t, map[string]string{argoTracking: "app:milvus.io/Milvus:default/my-release"}, f.milvusAnnotations(t))
-		evs := f.drain()
+		evs := f.drain(t)
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0], "Normal "+ReasonSucceeded+" "), evs[0])
 		assert.Contains(t, evs[0], plannedName)
@@ -224,7 +258,7 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 		t.Run("the next reconcile, without intent, keeps the succeeded upgrade", func(t *testing.T) {
 			f.reconcile(t, releaseKey)
 			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
-			assert.Empty(t, f.drain())
+			assert.Empty(t, f.drain(t))
 		})
 	})
 	for _, state := range []string{"BakupMetaFailed", "UpdateMetaFailed", "RollbackFailed", "RollbackedSucceeded"} {
@@ -240,7 +274,7 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 			assert.Equal(t, want, f.milvusAnnotations(t), "the intent and every other annotation kept")
 			assert.Equal(t, []string{`{"metadata":{"annotations":{"milvus-admission.io/migration-failed":"` + record + `"}}}`}, f.drainPatches(),
 				"one merge patch of the failure record alone")
-			evs := f.drain()
+			evs := f.drain(t)
 			require.Len(t, evs, 1)
 			assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonFailed+" "), evs[0])
 			assert.Contains(t, evs[0], plannedName)
@@ -250,7 +284,7 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 			t.Run("the next reconcile writes nothing and reports nothing again", func(t *testing.T) {
 				f.reconcile(t, releaseKey)
 				assert.Empty(t, f.drainPatches())
-				assert.Empty(t, f.drain())
+				assert.Empty(t, f.drain(t))
 				assert.Equal(t, want, f.milvusAnnotations(t))
 			})
 		})
@@ -262,7 +296,7 @@ func TestReconcileUpgradeOutcome(t *testing.T) {
 			f.reconcile(t, releaseKey)
 
 			assert.Equal(t, intent(), f.milvusAnnotations(t))
-			assert.Empty(t, f.drain())
+			assert.Empty(t, f.drain(t))
 			assert.Empty(t, f.drainPatches())
 			assert.Equal(t, []string{plannedName}, names(f.upgrades(t)))
 		})
@@ -368,7 +402,7 @@ func TestReconcileFailureRecord(t *testing.T) {
 			assert.Equal(t, tc.patches, f.drainPatches(), "the patches sent (none: nothing written)")
 			assert.ElementsMatch(t, tc.upgrade, names(f.upgrades(t)))
 			var reasons []string
-			for _, e := range f.drain() {
+			for _, e := range f.drain(t) {
 				reasons = append(reasons, strings.Fields(e)[1])
 			}
 			assert.Equal(t, tc.reasons, reasons)
@@ -419,7 +453,7 @@ func TestReconcileCancelsUnstarted(t *testing.T) {
 			f.reconcile(t, releaseKey)
 
 			assert.ElementsMatch(t, tc.kept, names(f.upgrades(t)))
-			evs := f.drain()
+			evs := f.drain(t)
 			if tc.deleted == "" {
 				assert.Empty(t, evs)
 				return
@@ -437,13 +471,13 @@ func TestReconcileNothingToDo(t *testing.T) {
 	t.Run("Milvus not found: no error", func(t *testing.T) {
 		f := newFixture()
 		f.reconcile(t, releaseKey)
-		assert.Empty(t, f.drain())
+		assert.Empty(t, f.drain(t))
 		assert.Empty(t, f.upgrades(t))
 	})
 	t.Run("Milvus without intent or upgrades: nothing happens", func(t *testing.T) {
 		f := newFixture(newMilvusObj("my-release", milvusUID, map[string]string{argoTracking: "x"}))
 		f.reconcile(t, releaseKey)
-		assert.Empty(t, f.drain())
+		assert.Empty(t, f.drain(t))
 		assert.Empty(t, f.drainPatches(), "nothing written")
 		assert.Empty(t, f.upgrades(t))
 		assert.Equal(t, map[string]string{argoTracking: "x"}, f.milvusAnnotations(t))
@@ -458,7 +492,7 @@ func TestReconcileInvalidIntent(t *testing.T) {
 
 		f.reconcile(t, releaseKey)
 
-		evs := f.drain()
+		evs := f.drain(t)
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
 		assert.Contains(t, evs[0], migration.AnnotationMigrationTarget)
@@ -473,7 +507,7 @@ func TestReconcileInvalidIntent(t *testing.T) {
 
 		f.reconcile(t, releaseKey)
 
-		evs := f.drain()
+		evs := f.drain(t)
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
 		assert.Contains(t, evs[0], "not the plan milvus-admission makes", "from an unknown version nothing is held")
@@ -515,7 +549,7 @@ func TestReconcileTrustsNothing(t *testing.T) {
 			f := newFixture(append([]client.Object{tc.milvus}, tc.others...)...)
 			f.r.ExcludedNamespaces = tc.excluded
 			f.reconcile(t, releaseKey)
-			evs := f.drain()
+			evs := f.drain(t)
 			require.Len(t, evs, 1)
 			assert.True(t, strings.HasPrefix(evs[0], "Warning "+ReasonInvalid+" "), evs[0])
 			assert.Contains(t, evs[0], tc.says)
@@ -541,7 +575,7 @@ func TestReconcileReplacesAnUnstartedPlan(t *testing.T) {
 			names = append(names, u.GetName())
 		}
 		assert.Equal(t, []string{"my-release-migrate-v2-2-5"}, names)
-		evs := f.drain()
+		evs := f.drain(t)
 		require.Len(t, evs, 2)
 		assert.Contains(t, evs[0], "Normal "+ReasonCancelled+" deleted MilvusUpgrade "+plannedName+" before the operator started it: the Milvus now asks for registry.internal:5000/milvusdb/milvus:v2.2.5")
 		assert.Contains(t, evs[1], "Normal "+ReasonPlanned+" created MilvusUpgrade my-release-migrate-v2-2-5")
@@ -551,7 +585,7 @@ func TestReconcileReplacesAnUnstartedPlan(t *testing.T) {
 		f.reconcile(t, releaseKey)
 		require.Len(t, f.upgrades(t), 1)
 		assert.Equal(t, plannedName, f.upgrades(t)[0].GetName())
-		evs := f.drain()
+		evs := f.drain(t)
 		require.Len(t, evs, 1)
 		assert.Contains(t, evs[0], "Warning "+ReasonInvalid)
 	})

@@ -25,7 +25,7 @@ func TestReconcileIgnoresStages(t *testing.T) {
 	f.r.Policy, err = policy.Parse([]byte("rules: {MU-26: stage}\n"))
 	require.NoError(t, err)
 	f.reconcile(t, releaseKey)
-	assert.Empty(t, f.drain())
+	assert.Empty(t, f.drain(t))
 	assert.Empty(t, f.upgrades(t))
 	assert.Equal(t, stage, f.milvusAnnotations(t))
 }

@@ -1,12 +1,20 @@
 package webhook
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 )
@@ -57,4 +65,61 @@ func TestNamespaceExemption(t *testing.T) {
 	r = post(t, srv, ValidateMilvusPath, milvusUpdate(image214, image2423, "alice"))
 	assert.False(t, r.Allowed, "denied in every other namespace")
 	assert.Equal(t, before+1, exempted())
+}
+
+// The operator's hand-off writes are counted by whether the writer is listed
+// in operatorIdentities; a user's denied write of the same image is not one.
+func TestHandOffsAreCounted(t *testing.T) {
+	count := func(identity string) float64 { return testutil.ToFloat64(HandOffs.WithLabelValues(identity)) }
+	migrated := &fakeLookup{upgrades: []milvus.MilvusUpgrade{plannedUpgrade("by-hand", "NewVersionStarting")}}
+	for _, tc := range []struct {
+		name, user, identity string
+		lookup               *fakeLookup
+		counted              bool
+	}{
+		{"the listed operator", policy.Default().OperatorIdentities[0], "listed", migrated, true},
+		{"an unlisted identity", "system:serviceaccount:ops:op", "unlisted", migrated, true},
+		{"no upgrade hands over: a denied user write", "alice", "unlisted", &fakeLookup{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := count(tc.identity)
+			post(t, server(t, tc.lookup), ValidateMilvusPath, milvusUpdate(image214, image2216, tc.user))
+			want := before
+			if tc.counted {
+				want++
+			}
+			assert.Equal(t, want, count(tc.identity))
+		})
+	}
+}
+
+// milvus_admission_milvuses counts, from the cache, the Milvus held, staged
+// or with a failed migration; an unreadable cache reports nothing.
+func TestMilvusStates(t *testing.T) {
+	milvusWith := func(name string, annotations map[string]string) *unstructured.Unstructured {
+		u := newUnstructured(milvus.MilvusKind)
+		u.SetNamespace("default")
+		u.SetName(name)
+		u.SetAnnotations(annotations)
+		return u
+	}
+	reader := fake.NewClientBuilder().WithObjects(
+		milvusWith("held", map[string]string{migration.AnnotationPlannedUpgrade: "held-migrate-v2-2-16"}),
+		milvusWith("failed", map[string]string{migration.AnnotationPlannedUpgrade: "failed-migrate-v2-2-16", migration.AnnotationMigrationFailed: "failed-migrate-v2-2-16 RollbackedSucceeded"}),
+		milvusWith("staged", map[string]string{migration.AnnotationStagedAt: "v2.5.16"}),
+		milvusWith("plain", nil),
+	).Build()
+	want := `
+# HELP milvus_admission_milvuses Milvus objects held for a metadata migration, staged at a gate's waypoint, or whose generated migration failed.
+# TYPE milvus_admission_milvuses gauge
+milvus_admission_milvuses{state="held"} 2
+milvus_admission_milvuses{state="migration_failed"} 1
+milvus_admission_milvuses{state="staged"} 1
+`
+	require.NoError(t, testutil.CollectAndCompare(newStateCollector(reader), strings.NewReader(want)))
+
+	broken := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error { return errors.New("cache not synced") },
+	}).Build()
+	assert.Equal(t, 0, testutil.CollectAndCount(newStateCollector(broken)), "no zeros from a cache that cannot be read")
 }

@@ -94,6 +94,9 @@ func (h *handlers) validateMilvus(ctx context.Context, req admission.Request, cu
 	pol := h.policy.For(req.Namespace)
 	d := validate.Decide(validate.Milvus(change, pol), pol)
 	h.exempted(ctx, req, d.Rules)
+	if d.Allowed() {
+		countHandOff(change, pol)
+	}
 	return decided(ctx, req, milvus.MilvusKind.GroupKind(), objectName(req, cur.GenerateName), d)
 }
 

@@ -38,6 +38,7 @@ import (
 const (
 	decisionsMetric  = "milvus_admission_decisions_total"
 	exemptionsMetric = "milvus_admission_exemptions_total"
+	milvusesMetric   = "milvus_admission_milvuses"
 	// exemptLabel is the label the shipped namespaceSelectors leave out.
 	exemptLabel = "milvus-admission.io/exempt"
 	// metricsReader is the ClusterRole manifests/metrics.yaml ships for
@@ -59,8 +60,8 @@ func (s series) key() string {
 	return b.String()
 }
 
-// scrape is one read of the metrics endpoint: every counter of the two
-// families, by series key.
+// scrape is one read of the metrics endpoint: every series of the families
+// the test follows, by series key.
 type scrape map[string]map[string]float64
 
 // value is the counter of family with exactly labels; 0 when it has not
@@ -157,7 +158,7 @@ func (o *observed) get(t *testing.T, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// scrape reads the two counter families as the scraper.
+// scrape reads the families the test follows as the scraper.
 func (o *observed) scrape(t *testing.T) scrape {
 	t.Helper()
 	var code int
@@ -171,7 +172,7 @@ func (o *observed) scrape(t *testing.T) scrape {
 	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	require.NoError(t, err)
 	out := scrape{}
-	for _, name := range []string{decisionsMetric, exemptionsMetric} {
+	for _, name := range []string{decisionsMetric, exemptionsMetric, milvusesMetric} {
 		out[name] = map[string]float64{}
 		f := families[name]
 		if f == nil {
@@ -182,7 +183,7 @@ func (o *observed) scrape(t *testing.T) scrape {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			out[name][labels.key()] = m.GetCounter().GetValue()
+			out[name][labels.key()] = m.GetCounter().GetValue() + m.GetGauge().GetValue() // one of the two is set
 		}
 	}
 	return out
@@ -295,5 +296,19 @@ func TestDecisionsAndExemptions(t *testing.T) {
 
 		o.requireDenied26(t, elsewhere)
 		assert.Equal(t, after.value(decisionsMetric, deniedMU26)+1, o.scrape(t).value(decisionsMetric, deniedMU26))
+
+	t.Run("a hold in progress shows in the gauge, read from the cache", func(t *testing.T) {
+		ns := newNS(t, nil)
+		held := series{"state": "held"}
+		before := o.scrape(t).value(milvusesMetric, held)
+		_, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.1.4"}.yaml())
+		require.NoError(t, err)
+		stderr, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.4.23"}.yaml())
+		require.NoError(t, err)
+		require.Contains(t, stderr, "[MU-META]", "held")
+		require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			return o.scrape(t).value(milvusesMetric, held) == before+1, nil
+		}), "milvus_admission_milvuses{state=\"held\"} counts the held Milvus once the cache has it")
+	})
 	})
 }
