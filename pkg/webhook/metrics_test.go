@@ -119,7 +119,9 @@ milvus_admission_milvuses{state="staged"} 1
 	require.NoError(t, testutil.CollectAndCompare(newStateCollector(reader), strings.NewReader(want)))
 
 	broken := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
-		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error { return errors.New("cache not synced") },
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+			return errors.New("cache not synced")
+		},
 	}).Build()
 	assert.Equal(t, 0, testutil.CollectAndCount(newStateCollector(broken)), "no zeros from a cache that cannot be read")
 }
