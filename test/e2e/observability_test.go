@@ -296,19 +296,19 @@ func TestDecisionsAndExemptions(t *testing.T) {
 
 		o.requireDenied26(t, elsewhere)
 		assert.Equal(t, after.value(decisionsMetric, deniedMU26)+1, o.scrape(t).value(decisionsMetric, deniedMU26))
+	})
 
-		t.Run("a hold in progress shows in the gauge, read from the cache", func(t *testing.T) {
-			ns := newNS(t, nil)
-			held := series{"state": "held"}
-			before := o.scrape(t).value(milvusesMetric, held)
-			_, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.1.4"}.yaml())
-			require.NoError(t, err)
-			stderr, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.4.23"}.yaml())
-			require.NoError(t, err)
-			require.Contains(t, stderr, "[MU-META]", "held")
-			require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-				return o.scrape(t).value(milvusesMetric, held) == before+1, nil
-			}), "milvus_admission_milvuses{state=\"held\"} counts the held Milvus once the cache has it")
-		})
+	t.Run("a hold in progress shows in the gauge, read from the cache", func(t *testing.T) {
+		ns := newNS(t, nil)
+		held := series{"state": "held"}
+		before := o.scrape(t).value(milvusesMetric, held)
+		_, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.1.4"}.yaml())
+		require.NoError(t, err)
+		stderr, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.4.23"}.yaml())
+		require.NoError(t, err)
+		require.Contains(t, stderr, "[MU-META]", "held")
+		require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			return o.scrape(t).value(milvusesMetric, held) == before+1, nil
+		}), "milvus_admission_milvuses{state=\"held\"} counts the held Milvus once the cache has it")
 	})
 }
