@@ -5,57 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/cel-go/cel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apiserver/pkg/cel/environment"
 
+	"github.com/milvus-admission/milvus-admission/internal/matchconditions"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 )
-
-// matcher evaluates a webhook's matchConditions as the API server does: with
-// its own CEL base environment, all conditions ANDed.
-type matcher []cel.Program
-
-func compileConditions(t *testing.T, conds []admissionregistrationv1.MatchCondition) matcher {
-	t.Helper()
-	env, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Env(environment.NewExpressions)
-	require.NoError(t, err)
-	env, err = env.Extend(cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
-	require.NoError(t, err)
-	var m matcher
-	for _, c := range conds {
-		ast, iss := env.Compile(c.Expression)
-		require.NoError(t, iss.Err(), "condition %s", c.Name)
-		prg, err := env.Program(ast)
-		require.NoError(t, err)
-		m = append(m, prg)
-	}
-	return m
-}
-
-// calls reports whether the API server would call the webhook for old → cur
-// (old nil: CREATE).
-func (m matcher) calls(t *testing.T, old, cur map[string]any) bool {
-	t.Helper()
-	op := "UPDATE"
-	var oldObj any = old
-	if old == nil {
-		op, oldObj = "CREATE", nil
-	}
-	for _, prg := range m {
-		out, _, err := prg.Eval(map[string]any{"object": cur, "oldObject": oldObj, "request": map[string]any{"operation": op}})
-		require.NoError(t, err)
-		if out.Value() != true {
-			return false
-		}
-	}
-	return true
-}
 
 // stored is a Milvus as the API server stores it after defaulting.
 func stored() map[string]any {
@@ -103,12 +62,12 @@ func TestMilvusMatchConditions(t *testing.T) {
 	objs := rendered(t)
 	mutating := only[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration")
 	validating := only[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration")
-	hooks := map[string]matcher{}
+	hooks := map[string]matchconditions.Matcher{}
 	for _, w := range mutating.Webhooks {
-		hooks[w.Name] = compileConditions(t, w.MatchConditions)
+		hooks[w.Name] = matchconditions.Compile(t, w.MatchConditions)
 	}
 	for _, w := range validating.Webhooks {
-		hooks[w.Name] = compileConditions(t, w.MatchConditions)
+		hooks[w.Name] = matchconditions.Compile(t, w.MatchConditions)
 	}
 	require.Len(t, hooks, 4)
 	mutate, validate := hooks["mutate.milvus.milvus-admission.io"], hooks["validate.milvus.milvus-admission.io"]
@@ -130,22 +89,22 @@ func TestMilvusMatchConditions(t *testing.T) {
 	}
 	for name, edit := range read {
 		t.Run("called: "+name, func(t *testing.T) {
-			assert.True(t, validate.calls(t, stored(), edited(edit)), "validating")
-			assert.True(t, mutate.calls(t, stored(), edited(edit)), "mutating")
+			assert.True(t, validate.Calls(t, stored(), edited(edit)), "validating")
+			assert.True(t, mutate.Calls(t, stored(), edited(edit)), "mutating")
 		})
 	}
 	t.Run("called: CREATE", func(t *testing.T) {
-		assert.True(t, validate.calls(t, nil, stored()))
-		assert.True(t, mutate.calls(t, nil, stored()))
+		assert.True(t, validate.Calls(t, nil, stored()))
+		assert.True(t, mutate.Calls(t, nil, stored()))
 	})
 	t.Run("called: an intent annotation removed", func(t *testing.T) {
 		with := edited(read["an intent annotation"])
-		assert.True(t, validate.calls(t, with, stored()))
-		assert.True(t, mutate.calls(t, with, stored()))
+		assert.True(t, validate.Calls(t, with, stored()))
+		assert.True(t, mutate.Calls(t, with, stored()))
 	})
 	t.Run("called: an apply while a hold is on (a revert may cancel it)", func(t *testing.T) {
 		with := edited(read["an intent annotation"])
-		assert.True(t, mutate.calls(t, with, with))
+		assert.True(t, mutate.Calls(t, with, with))
 	})
 
 	skipped := map[string]func(map[string]any){
@@ -165,8 +124,8 @@ func TestMilvusMatchConditions(t *testing.T) {
 	}
 	for name, edit := range skipped {
 		t.Run("not called: "+name, func(t *testing.T) {
-			assert.False(t, validate.calls(t, stored(), edited(edit)), "validating")
-			assert.False(t, mutate.calls(t, stored(), edited(edit)), "mutating")
+			assert.False(t, validate.Calls(t, stored(), edited(edit)), "validating")
+			assert.False(t, mutate.Calls(t, stored(), edited(edit)), "mutating")
 		})
 	}
 	t.Run("only the mutating webhook: a default to set", func(t *testing.T) {
@@ -175,8 +134,8 @@ func TestMilvusMatchConditions(t *testing.T) {
 		}
 		old, cur := edited(noMode), edited(noMode)
 		set([]string{"spec", "components", "proxy", "replicas"}, int64(3))(cur)
-		assert.True(t, mutate.calls(t, old, cur))
-		assert.False(t, validate.calls(t, old, cur))
+		assert.True(t, mutate.Calls(t, old, cur))
+		assert.False(t, validate.Calls(t, old, cur))
 	})
 
 	for _, name := range []string{"mutate.milvusupgrade.milvus-admission.io", "validate.milvusupgrade.milvus-admission.io"} {
@@ -189,11 +148,11 @@ func TestMilvusMatchConditions(t *testing.T) {
 		deleting := runtime.DeepCopyJSON(changedSpec)
 		deleting["metadata"].(map[string]any)["deletionTimestamp"] = "2026-11-29T16:00:00Z"
 		t.Run(name, func(t *testing.T) {
-			assert.True(t, up.calls(t, nil, upgrade), "CREATE")
-			assert.True(t, up.calls(t, upgrade, changedSpec), "a spec change")
-			assert.False(t, up.calls(t, upgrade, labelled), "metadata only")
-			assert.False(t, up.calls(t, upgrade, deleting), "while deleting")
-			assert.False(t, up.calls(t, upgrade, maps.Clone(upgrade)), "nothing changed")
+			assert.True(t, up.Calls(t, nil, upgrade), "CREATE")
+			assert.True(t, up.Calls(t, upgrade, changedSpec), "a spec change")
+			assert.False(t, up.Calls(t, upgrade, labelled), "metadata only")
+			assert.False(t, up.Calls(t, upgrade, deleting), "while deleting")
+			assert.False(t, up.Calls(t, upgrade, maps.Clone(upgrade)), "nothing changed")
 		})
 	}
 }

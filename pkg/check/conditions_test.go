@@ -7,14 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/cel-go/cel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apiserver/pkg/cel/environment"
 	"sigs.k8s.io/yaml"
 
+	"github.com/milvus-admission/milvus-admission/internal/matchconditions"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
@@ -38,43 +37,6 @@ func shippedWebhooks(t *testing.T) map[string]admissionregistrationv1.Validating
 	}
 	require.Len(t, out, 4)
 	return out
-}
-
-// celMatcher evaluates matchConditions as the API server does (its CEL base
-// environment, all conditions ANDed).
-type celMatcher []cel.Program
-
-func compile(t *testing.T, conds []admissionregistrationv1.MatchCondition) celMatcher {
-	t.Helper()
-	env, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Env(environment.NewExpressions)
-	require.NoError(t, err)
-	env, err = env.Extend(cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.Variable("request", cel.DynType))
-	require.NoError(t, err)
-	var m celMatcher
-	for _, c := range conds {
-		ast, iss := env.Compile(c.Expression)
-		require.NoError(t, iss.Err(), c.Name)
-		prg, err := env.Program(ast)
-		require.NoError(t, err)
-		m = append(m, prg)
-	}
-	return m
-}
-
-func (m celMatcher) calls(t *testing.T, old, cur map[string]any) bool {
-	t.Helper()
-	op, oldObj := "UPDATE", any(old)
-	if old == nil {
-		op, oldObj = "CREATE", nil
-	}
-	for _, prg := range m {
-		out, _, err := prg.Eval(map[string]any{"object": cur, "oldObject": oldObj, "request": map[string]any{"operation": op}})
-		require.NoError(t, err)
-		if out.Value() != true {
-			return false
-		}
-	}
-	return true
 }
 
 func edit(obj map[string]any, value any, path ...string) map[string]any {
@@ -146,11 +108,11 @@ func TestConditionsMatchManifests(t *testing.T) {
 		cases[nc.Name+".image"] = pair{stored, edit(stored, "milvusdb/milvus:v2.5.4", "spec", "components", nc.Name, "image")}
 		cases[nc.Name+".version"] = pair{stored, edit(stored, "v2.5.4", "spec", "components", nc.Name, "version")}
 	}
-	mutate, validate := compile(t, hooks["mutate.milvus.milvus-admission.io"].MatchConditions), compile(t, hooks["validate.milvus.milvus-admission.io"].MatchConditions)
+	mutate, validate := matchconditions.Compile(t, hooks["mutate.milvus.milvus-admission.io"].MatchConditions), matchconditions.Compile(t, hooks["validate.milvus.milvus-admission.io"].MatchConditions)
 	for name, p := range cases {
 		t.Run("Milvus: "+name, func(t *testing.T) {
-			assert.Equal(t, mutate.calls(t, p.old, p.cur), mutatingCalled(milvus.MilvusKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "mutating")
-			assert.Equal(t, validate.calls(t, p.old, p.cur), validatingCalled(milvus.MilvusKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "validating")
+			assert.Equal(t, mutate.Calls(t, p.old, p.cur), mutatingCalled(milvus.MilvusKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "mutating")
+			assert.Equal(t, validate.Calls(t, p.old, p.cur), validatingCalled(milvus.MilvusKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "validating")
 		})
 	}
 
@@ -163,11 +125,11 @@ func TestConditionsMatchManifests(t *testing.T) {
 		"nothing":  {upgrade, upgrade},
 	}
 	for _, name := range []string{"mutate.milvusupgrade.milvus-admission.io", "validate.milvusupgrade.milvus-admission.io"} {
-		m := compile(t, hooks[name].MatchConditions)
+		m := matchconditions.Compile(t, hooks[name].MatchConditions)
 		for cname, p := range upCases {
 			t.Run(name+": "+cname, func(t *testing.T) {
-				assert.Equal(t, m.calls(t, p.old, p.cur), mutatingCalled(milvus.MilvusUpgradeKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "mutating")
-				assert.Equal(t, m.calls(t, p.old, p.cur), validatingCalled(milvus.MilvusUpgradeKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "validating")
+				assert.Equal(t, m.Calls(t, p.old, p.cur), mutatingCalled(milvus.MilvusUpgradeKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "mutating")
+				assert.Equal(t, m.Calls(t, p.old, p.cur), validatingCalled(milvus.MilvusUpgradeKind.Kind, toJSON(t, p.old), toJSON(t, p.cur)), "validating")
 			})
 		}
 	}

@@ -249,7 +249,11 @@ func TestConcurrentSyncsCreateOneUpgrade(t *testing.T) {
 	assert.Len(t, planned, 1, "my-release's migration was planned once")
 }
 
-func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
+// failedMigration holds 2.1.4 → 2.4.23 in a new namespace and has the
+// operator's ServiceAccount end the planned upgrade in state: the namespace
+// and git's manifest (asking for 2.4.23).
+func failedMigration(t *testing.T, state string) (string, milvusManifest) {
+	t.Helper()
 	grantOperator(t)
 	ns := newNamespace(t)
 	m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
@@ -258,7 +262,12 @@ func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
 	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
 	waitForPlanned(t, ns)
 	kubectl(t, nil, "-n", ns, "patch", "milvusupgrade", plannedName, "--subresource=status", "--type=merge", "--as", operatorSA,
-		"-p", `{"status":{"state":"UpdateMetaFailed"}}`)
+		"-p", fmt.Sprintf(`{"status":{"state":%q}}`, state))
+	return ns, m
+}
+
+func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
+	ns, m := failedMigration(t, "UpdateMetaFailed")
 
 	eventually(t, "a sync asking for the same target is denied, naming the failed upgrade", func() error {
 		_, stderr, err := tryKubectl(m.yaml(), "-n", ns, "apply", "-f", "-")
@@ -290,15 +299,7 @@ func TestFailedMigrationIsNotRetriedByItself(t *testing.T) {
 // says: the intent goes, the failure record with it, and the failed upgrade
 // stays for kubectl describe.
 func TestRevertAfterAFailedMigrationCancels(t *testing.T) {
-	grantOperator(t)
-	ns := newNamespace(t)
-	m := milvusManifest{name: "my-release", image: repo + "v2.1.4"}
-	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-	m.image = repo + "v2.4.23"
-	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
-	waitForPlanned(t, ns)
-	kubectl(t, nil, "-n", ns, "patch", "milvusupgrade", plannedName, "--subresource=status", "--type=merge", "--as", operatorSA,
-		"-p", `{"status":{"state":"RollbackedSucceeded"}}`)
+	ns, m := failedMigration(t, "RollbackedSucceeded")
 	eventually(t, "the controller records the failure on the Milvus", func() error {
 		if annotation(t, ns, migration.AnnotationMigrationFailed) == nil {
 			return fmt.Errorf("no %s annotation", migration.AnnotationMigrationFailed)
