@@ -1,5 +1,7 @@
-// Package install installs manifests/ on a real API server with RBAC on, the
-// way a cluster admin does, and checks that what ships works together: the
+// Package install installs what ships — the kustomize base in manifests/ and
+// the Helm chart in charts/milvus-admission (as a release whose name and
+// namespace are not the base's) — each on a real API server of its own with
+// RBAC on, the way a cluster admin does, and checks that it works together: the
 // cert-manager objects get a serving certificate from cert-manager's own
 // controllers, its CA injector fills the webhook configurations' caBundle, and
 // the webhook, running as the shipped ServiceAccount with only the shipped
@@ -37,8 +39,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -101,7 +105,67 @@ func localWebhookArgs(shipped []string, mounts func(string) string, port, probeP
 	return args
 }
 
+// source is one way a cluster admin installs what ships.
+type source struct {
+	// name names the subtest.
+	name string
+	// how says what install does, as the name of its subtest.
+	how string
+	// install applies what ships to the API server and returns the objects
+	// it applied; the serving Certificate also names localhost, so that
+	// the API server reaches the webhook process on this machine (there is
+	// no Service network here) over TLS.
+	install func(t *testing.T, c *cluster.Cluster) []unstructured.Unstructured
+}
+
+// sources are the kustomize base and the Helm chart. They share no control
+// plane: each runs its own webhook process and migration controller, which
+// would act on the other's objects.
+var sources = []source{
+	{
+		name:    "kustomize",
+		how:     "kubectl apply --server-side -k manifests/ succeeds as cluster admin",
+		install: installKustomize,
+	},
+	{
+		name:    "helm",
+		how:     fmt.Sprintf("the chart rendered by Helm's engine as release %s in %s, applied with kubectl apply --server-side, succeeds as cluster admin", helmRelease, helmNamespace),
+		install: installChart,
+	},
+}
+
+// TestInstallFromManifestsWithCertManagerAndShippedRBAC runs the same checks
+// on each source, in parallel.
 func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
+	// client-go's and controller-runtime's loggers are global, and both
+	// installs run cert-manager in this process: their messages go to one
+	// file, shown when the test fails. Each cert-manager logs to its own.
+	globalLogPath := filepath.Join(t.TempDir(), "klog.log")
+	globalLogFile, err := os.Create(globalLogPath)
+	require.NoError(t, err)
+	globalLog := zap.New(zap.WriteTo(globalLogFile))
+	klog.SetLogger(globalLog.WithName("klog"))
+	ctrl.SetLogger(globalLog)
+	t.Cleanup(func() { // after both subtests and their cert-managers ended
+		if t.Failed() {
+			if data, err := os.ReadFile(globalLogPath); err == nil {
+				t.Logf("client-go and controller-runtime log (tail):\n%s", tail(string(data), 40))
+			}
+		}
+		globalLogFile.Close()
+	})
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel() // two control planes: each waits mostly on its own
+			testInstall(t, src)
+		})
+	}
+}
+
+// testInstall installs src on a control plane of its own with cert-manager's
+// controllers running, runs the webhook as the installed Deployment would,
+// and checks that it works.
+func testInstall(t *testing.T, src source) {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -137,36 +201,22 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		}
 		cmLogFile.Close()
 	})
-	kubectl := func(stdin []byte, args ...string) string {
-		t.Helper()
-		out, stderr, err := c.Kubectl(ctx, stdin, args...)
-		require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, stderr)
-		return out
-	}
-
-	// What ships, rendered as kubectl renders it (plus the localhost DNS name).
-	objs := render(t, c, overlay)
-	deploy := only[appsv1.Deployment](t, objs, "Deployment")
-	ns, sa := deploy.Namespace, deploy.Spec.Template.Spec.ServiceAccountName
-	saUser := fmt.Sprintf("system:serviceaccount:%s:%s", ns, sa)
 
 	// cert-manager, installed before milvus-admission as docs/install.md
 	// requires: its CRDs came with the control plane, its controllers and CA
 	// injector run here.
-	cmLog := zap.New(zap.WriteTo(cmLogFile))
-	klog.SetLogger(cmLog.WithName("klog")) // client-go's own messages too
-	ctrl.SetLogger(cmLog)
-	certManagerStopped = startCertManager(ctx, t, c.Kubeconfig, c.Config, cmLog)
+	certManagerStopped = startCertManager(ctx, t, c.Kubeconfig, c.Config, zap.New(zap.WriteTo(cmLogFile)))
 
-	t.Run("kubectl apply --server-side -k manifests/ succeeds as cluster admin", func(t *testing.T) {
-		out := kubectl(nil, "apply", "--server-side", "-k", filepath.Join(repoRoot, "manifests"))
-		t.Logf("kubectl apply --server-side -k manifests/:\n%s", out)
-		// The test overlay changes only the serving Certificate's DNS names.
-		kubectl(nil, "apply", "--server-side", "-k", filepath.Join(repoRoot, overlay))
+	var objs []unstructured.Unstructured
+	t.Run(src.how, func(t *testing.T) {
+		objs = src.install(t, c)
 	})
 	if t.Failed() {
 		return
 	}
+	deploy := only[appsv1.Deployment](t, objs, "Deployment")
+	ns, sa := deploy.Namespace, deploy.Spec.Template.Spec.ServiceAccountName
+	saUser := fmt.Sprintf("system:serviceaccount:%s:%s", ns, sa)
 
 	serving := servingCertificate(t, objs, deploy)
 	var caPEM []byte
@@ -224,8 +274,8 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 			if namespace != "" {
 				args = append(args, "-n", namespace)
 			}
-			out := kubectl(nil, append(args, "--as="+saUser)...)
-			base := kubectl(nil, append(args, "--as="+nobody)...)
+			out := mustKubectl(t, c, nil, append(args, "--as="+saUser)...)
+			base := mustKubectl(t, c, nil, append(args, "--as="+nobody)...)
 			t.Logf("$ kubectl %s --as=%s\n%s", strings.Join(args, " "), saUser, out)
 			got := subtract(parseCanI(t, out), parseCanI(t, base))
 			assert.Equal(t, shippedGrants(t, objs, ns, sa, namespace), got, "kubectl %s", strings.Join(args, " "))
@@ -244,7 +294,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 	t.Run("the webhook becomes ready as the shipped ServiceAccount", func(t *testing.T) {
 		saKubeconfig, err := c.ServiceAccountKubeconfig(ctx, ns, sa)
 		require.NoError(t, err)
-		whoami := kubectl(nil, "--kubeconfig", saKubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		whoami := mustKubectl(t, c, nil, "--kubeconfig", saKubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 		require.Equal(t, saUser, whoami, "the kubeconfig authenticates as the ServiceAccount")
 
 		container := deploy.Spec.Template.Spec.Containers[0]
@@ -275,7 +325,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 				assert.Equal(t, string(caPEM), string(b), "%s webhook %d keeps the injected caBundle", name, i)
 			}
 		}
-		kubectl(nil, "create", "namespace", checkNS)
+		mustKubectl(t, c, nil, "create", "namespace", checkNS)
 		probe := upgradeManifest("admission-probe", "probe", "v2.1.4", "v2.2.16")
 		eventually(t, "the API server calls the webhook", func() error {
 			out, stderr, err := c.Kubectl(ctx, probe, "-n", checkNS, "create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
@@ -296,8 +346,8 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 			assert.Contains(t, stderr, `spec.targetVersion: Invalid value: "v2.4.23": [MU-META-RANGE]`)
 		})
 		t.Run("a MilvusUpgrade is defaulted", func(t *testing.T) {
-			kubectl(milvusManifest("busy", "v2.1.4"), "-n", checkNS, "apply", "-f", "-")
-			out := kubectl(upgradeManifest("busy-upgrade", "busy", "v2.1.4", "v2.2.16"), "-n", checkNS, "create", "-f", "-", "-o", "json")
+			mustKubectl(t, c, milvusManifest("busy", "v2.1.4"), "-n", checkNS, "apply", "-f", "-")
+			out := mustKubectl(t, c, upgradeManifest("busy-upgrade", "busy", "v2.1.4", "v2.2.16"), "-n", checkNS, "create", "-f", "-", "-o", "json")
 			spec := specOf(t, out)
 			assert.NotEmpty(t, spec["toolImage"])
 			assert.Equal(t, float64(3), spec["maxRetry"])
@@ -325,7 +375,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 			t.Logf("kubectl apply: %s", stderr)
 		})
 		t.Run("a Milvus update 2.1.4 to 2.4.23 is held and the controller plans the migration", func(t *testing.T) {
-			kubectl(milvusManifest("held", "v2.1.4"), "-n", checkNS, "apply", "-f", "-")
+			mustKubectl(t, c, milvusManifest("held", "v2.1.4"), "-n", checkNS, "apply", "-f", "-")
 			_, stderr, err := c.Kubectl(ctx, milvusManifest("held", "v2.4.23"), "-n", checkNS, "apply", "-f", "-")
 			require.NoError(t, err, stderr)
 			assert.Contains(t, stderr, "Warning: [MU-META] spec.components.image: held")
@@ -350,7 +400,7 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 				}
 				return nil
 			})
-			holder := kubectl(nil, "-n", ns, "get", "leases", "-o", "jsonpath={.items[*].spec.holderIdentity}")
+			holder := mustKubectl(t, c, nil, "-n", ns, "get", "leases", "-o", "jsonpath={.items[*].spec.holderIdentity}")
 			assert.NotEmpty(t, holder, "the webhook holds its leader-election Lease in %s", ns)
 		})
 	})
@@ -364,12 +414,12 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		reader := only[rbacv1.ClusterRole](t, objs, "ClusterRole", func(o unstructured.Unstructured) bool {
 			return strings.HasSuffix(o.GetName(), "-metrics-reader")
 		})
-		kubectl(nil, "create", "namespace", "monitoring")
-		kubectl(nil, "-n", "monitoring", "create", "serviceaccount", "prometheus")
-		kubectl(nil, "-n", "monitoring", "create", "serviceaccount", "stranger")
-		kubectl(nil, "create", "clusterrolebinding", "prometheus-milvus-admission-metrics", "--clusterrole", reader.Name, "--serviceaccount", "monitoring:prometheus")
+		mustKubectl(t, c, nil, "create", "namespace", "monitoring")
+		mustKubectl(t, c, nil, "-n", "monitoring", "create", "serviceaccount", "prometheus")
+		mustKubectl(t, c, nil, "-n", "monitoring", "create", "serviceaccount", "stranger")
+		mustKubectl(t, c, nil, "create", "clusterrolebinding", "prometheus-milvus-admission-metrics", "--clusterrole", reader.Name, "--serviceaccount", "monitoring:prometheus")
 		token := func(sa string) string {
-			return strings.TrimSpace(kubectl(nil, "-n", "monitoring", "create", "token", sa, "--duration=1h"))
+			return strings.TrimSpace(mustKubectl(t, c, nil, "-n", "monitoring", "create", "token", sa, "--duration=1h"))
 		}
 		roots := x509.NewCertPool()
 		require.True(t, roots.AppendCertsFromPEM(caPEM))
@@ -418,6 +468,23 @@ func TestInstallFromManifestsWithCertManagerAndShippedRBAC(t *testing.T) {
 		}
 	})
 	t.Logf("install test took %s", time.Since(start).Round(time.Second))
+}
+
+// mustKubectl runs kubectl as cluster admin and returns its output.
+func mustKubectl(t *testing.T, c *cluster.Cluster, stdin []byte, args ...string) string {
+	t.Helper()
+	out, stderr, err := c.Kubectl(t.Context(), stdin, args...)
+	require.NoError(t, err, "kubectl %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out, stderr)
+	return out
+}
+
+// installKustomize applies manifests/ as docs/install.md does, then the test
+// overlay, which adds localhost to the serving Certificate's DNS names.
+func installKustomize(t *testing.T, c *cluster.Cluster) []unstructured.Unstructured {
+	out := mustKubectl(t, c, nil, "apply", "--server-side", "-k", filepath.Join(repoRoot, "manifests"))
+	t.Logf("kubectl apply --server-side -k manifests/:\n%s", out)
+	mustKubectl(t, c, nil, "apply", "--server-side", "-k", filepath.Join(repoRoot, overlay))
+	return render(t, c, overlay)
 }
 
 // render is `kubectl kustomize dir` as unstructured objects.
@@ -508,13 +575,65 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// serviceHost is <service>.<namespace>.svc of the webhooks' clientConfig.
+// serviceHost is <service>.<namespace>.svc of the webhooks' clientConfig:
+// every webhook names the same Service, one that was installed, that selects
+// the webhook's pods and forwards the port it is called on to the webhook's
+// --port. (There is no Service network here: this is what a cluster's would
+// route.)
 func serviceHost(t *testing.T, objs []unstructured.Unstructured) string {
 	t.Helper()
-	cfg := only[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration")
-	svc := cfg.Webhooks[0].ClientConfig.Service
-	require.NotNil(t, svc)
+	var refs []admissionregistrationv1.ServiceReference
+	for _, cc := range clientConfigs(t, objs) {
+		require.NotNil(t, cc.Service, "a webhook without clientConfig.service")
+		refs = append(refs, *cc.Service)
+	}
+	require.NotEmpty(t, refs)
+	ref := refs[0]
+	for _, r := range refs[1:] {
+		require.Equal(t, ref.Namespace+"/"+ref.Name, r.Namespace+"/"+r.Name, "every webhook calls one Service")
+	}
+	var svc corev1.Service
+	for _, s := range ofKind[corev1.Service](t, objs, "Service") {
+		if s.Namespace == ref.Namespace && s.Name == ref.Name {
+			svc = s
+		}
+	}
+	require.NotEmpty(t, svc.Name, "the webhooks call the Service %s/%s, which was not installed", ref.Namespace, ref.Name)
+	deploy := only[appsv1.Deployment](t, objs, "Deployment")
+	pod := deploy.Spec.Template
+	assert.True(t, labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)), "Service %s selects the webhook's pods", svc.Name)
+	port := int32(443)
+	if ref.Port != nil {
+		port = *ref.Port
+	}
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == port })
+	require.GreaterOrEqual(t, i, 0, "Service %s has the port %d the webhooks call", svc.Name, port)
+	container := pod.Spec.Containers[0]
+	target := svc.Spec.Ports[i].TargetPort
+	if target.Type == intstr.String {
+		j := slices.IndexFunc(container.Ports, func(p corev1.ContainerPort) bool { return p.Name == target.StrVal })
+		require.GreaterOrEqual(t, j, 0, "Service %s: no container port %s", svc.Name, target.StrVal)
+		target = intstr.FromInt32(container.Ports[j].ContainerPort)
+	}
+	assert.Contains(t, container.Args, fmt.Sprintf("--port=%d", target.IntVal), "Service %s port %d reaches the webhook", svc.Name, port)
 	return fmt.Sprintf("%s.%s.svc", svc.Name, svc.Namespace)
+}
+
+// clientConfigs are the clientConfigs of every installed webhook.
+func clientConfigs(t *testing.T, objs []unstructured.Unstructured) []admissionregistrationv1.WebhookClientConfig {
+	t.Helper()
+	var out []admissionregistrationv1.WebhookClientConfig
+	for _, m := range ofKind[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration") {
+		for _, w := range m.Webhooks {
+			out = append(out, w.ClientConfig)
+		}
+	}
+	for _, v := range ofKind[admissionregistrationv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration") {
+		for _, w := range v.Webhooks {
+			out = append(out, w.ClientConfig)
+		}
+	}
+	return out
 }
 
 // waitForIssued waits until the Certificate is Ready for its current spec
