@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // milvusYAML is a Milvus manifest as a user keeps it in git.
@@ -31,19 +32,6 @@ spec:
 %s    mixCoord:
       replicas: 1
 `, name, image, strings.Join(extra, ""))
-}
-
-func upgradeYAML(name, target, source, version string) string {
-	return fmt.Sprintf(`apiVersion: milvus.io/v1beta1
-kind: MilvusUpgrade
-metadata:
-  name: %s
-spec:
-  milvus:
-    name: %s
-  sourceVersion: %s
-  targetVersion: %s
-`, name, target, source, version)
 }
 
 // parse reads a manifest as file "f.yaml".
@@ -124,18 +112,18 @@ func TestJudge(t *testing.T) {
 	}, {
 		name:     "MilvusUpgrade straight to 2.4.23 is denied at targetVersion's line",
 		base:     milvusYAML("my-release", "harbor.example.com:8443/milvusdb/milvus:v2.1.4"),
-		change:   upgradeYAML("up", "my-release", "v2.1.4", "v2.4.23"),
+		change:   string(webhooktest.UpgradeManifest("up", "my-release", "v2.1.4", "v2.4.23")),
 		decision: Denied, operation: "CREATE", denied: []string{"MU-META-RANGE"}, lines: map[string]int{"MU-META-RANGE": 9},
 		patched: []string{"/spec/toolImage", "/spec/maxRetry", "/spec/rollbackIfFailed", "/spec/operation", "/spec/milvus/namespace", "/spec/targetImage"},
 	}, {
 		name:   "MilvusUpgrade for a Milvus not in the base warns",
-		change: upgradeYAML("up", "my-release", "v2.1.4", "v2.2.16"), decision: Allowed, operation: "CREATE", warned: []string{"MU-UP-TARGET"},
+		change: string(webhooktest.UpgradeManifest("up", "my-release", "v2.1.4", "v2.2.16")), decision: Allowed, operation: "CREATE", warned: []string{"MU-UP-TARGET"},
 		patched: []string{"/spec/toolImage", "/spec/maxRetry", "/spec/rollbackIfFailed", "/spec/operation", "/spec/milvus/namespace", "/spec/targetImage"},
 		lines:   map[string]int{"MU-UP-TARGET": 7},
 	}, {
 		name:     "MilvusUpgrade: sourceVersion read from the base Milvus",
 		base:     milvusYAML("my-release", "milvusdb/milvus:v2.1.4"),
-		change:   upgradeYAML("up", "my-release", "v2.1.3", "v2.2.16"),
+		change:   string(webhooktest.UpgradeManifest("up", "my-release", "v2.1.3", "v2.2.16")),
 		decision: Denied, operation: "CREATE", denied: []string{"MU-UP-SRC"}, lines: map[string]int{"MU-UP-SRC": 8},
 		patched: []string{"/spec/toolImage", "/spec/maxRetry", "/spec/rollbackIfFailed", "/spec/operation", "/spec/milvus/namespace", "/spec/targetImage"},
 	}}
@@ -232,7 +220,7 @@ func TestLiveBaseReadsTheStatus(t *testing.T) {
 
 // The operator-identity rules read the user name.
 func TestUserIsTheRequestsUser(t *testing.T) {
-	base := parse(t, "b.yaml", milvusYAML("m", "milvusdb/milvus:v2.2.16")+"---\n"+upgradeYAML("m-up", "m", "v2.1.4", "v2.2.16"))
+	base := parse(t, "b.yaml", milvusYAML("m", "milvusdb/milvus:v2.2.16")+"---\n"+string(webhooktest.UpgradeManifest("m-up", "m", "v2.1.4", "v2.2.16")))
 	// The base upgrade rolls back: as the operator, writing its source image passes.
 	var up map[string]any
 	require.NoError(t, json.Unmarshal(base[1].JSON, &up))

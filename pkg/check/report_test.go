@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // reportOf judges the seed's cases: a warning, a hold, a denial, an
@@ -17,7 +19,7 @@ func reportOf(t *testing.T) *Report {
 	base := milvusYAML("from-220", "milvusdb/milvus:v2.2.0") + "---\n" + milvusYAML("from-214", "milvusdb/milvus:v2.1.4") +
 		"---\n" + milvusYAML("same", "milvusdb/milvus:v2.4.23")
 	change := milvusYAML("from-220", "milvusdb/milvus:v2.4.23") + "---\n" + milvusYAML("from-214", "milvusdb/milvus:v2.4.23") +
-		"---\n" + milvusYAML("same", "milvusdb/milvus:v2.4.23") + "---\n" + upgradeYAML("straight", "from-214", "v2.1.4", "v2.4.23")
+		"---\n" + milvusYAML("same", "milvusdb/milvus:v2.4.23") + "---\n" + string(webhooktest.UpgradeManifest("straight", "from-214", "v2.1.4", "v2.4.23"))
 	return judge(t, base, change)
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // servedSerial is the serial number of the certificate the webhook serves
@@ -38,7 +40,7 @@ func TestServingCertificateIsReloaded(t *testing.T) {
 		return nil
 	})
 	ns := newNamespace(t)
-	out, _ := kubectl(t, upgradeManifest("probe", "my-release", "v2.1.4", "v2.2.16"), "-n", ns,
+	out, _ := kubectl(t, webhooktest.UpgradeManifest("probe", "my-release", "v2.1.4", "v2.2.16"), "-n", ns,
 		"create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
 	assert.Equal(t, "milvusdb/meta-migration:v2.2.0", out, "the API server still reaches the webhook")
 }

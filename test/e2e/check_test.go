@@ -21,6 +21,7 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
 	"github.com/milvus-admission/milvus-admission/pkg/check"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // checkCase is one object of the change: its manifest before (none: new)
@@ -38,7 +39,7 @@ func checkMilvus(ns, name, image string, rollingUpdate bool) string {
 }
 
 func checkUpgrade(ns, name, target, source, version string) string {
-	return inNamespace(ns, upgradeManifest(name, target, source, version))
+	return inNamespace(ns, webhooktest.UpgradeManifest(name, target, source, version))
 }
 
 // inNamespace sets a manifest's metadata.namespace, as git keeps it.

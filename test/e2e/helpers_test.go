@@ -49,19 +49,6 @@ func (m milvusManifest) yaml() []byte {
 	return []byte(b.String())
 }
 
-func upgradeManifest(name, milvusName, source, target string) []byte {
-	return []byte(fmt.Sprintf(`apiVersion: milvus.io/v1beta1
-kind: MilvusUpgrade
-metadata:
-  name: %s
-spec:
-  milvus:
-    name: %s
-  sourceVersion: %s
-  targetVersion: %s
-`, name, milvusName, source, target))
-}
-
 // eventually retries f until it returns nil or the timeout passes; the
 // webhook's informer cache sees new objects a moment after they are written.
 // f runs on the test's goroutine, so it may fail the test with require.

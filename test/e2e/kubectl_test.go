@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // applyMode is one way Argo CD, a pipeline or a person applies manifests.
@@ -82,11 +84,11 @@ func TestKubectlMilvusUpgrade(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, milvusManifest{name: "my-release", image: "harbor.example.com:8443/milvusdb/milvus:v2.1.4"}.yaml(), "-n", ns, "apply", "-f", "-")
 
-	_, stderr, err := tryKubectl(upgradeManifest("straight", "my-release", "v2.1.4", "v2.4.23"), "-n", ns, "apply", "-f", "-")
+	_, stderr, err := tryKubectl(webhooktest.UpgradeManifest("straight", "my-release", "v2.1.4", "v2.4.23"), "-n", ns, "apply", "-f", "-")
 	require.Error(t, err)
 	assert.Contains(t, stderr, `spec.targetVersion: Invalid value: "v2.4.23": [MU-META-RANGE] the migration tool only migrates to 2.2.x: set targetVersion to v2.2.16`)
 
-	kubectl(t, upgradeManifest("to-2216", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
+	kubectl(t, webhooktest.UpgradeManifest("to-2216", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
 	spec := at(getJSON(t, ns, "milvusupgrade", "to-2216"), "spec")
 	assert.Equal(t, map[string]any{
 		"milvus":           map[string]any{"name": "my-release", "namespace": ns},
@@ -100,7 +102,7 @@ func TestKubectlMilvusUpgrade(t *testing.T) {
 	}, spec, "defaults injected, the private registry kept")
 
 	// MU-UP-NS: a tenant may not aim an upgrade at another namespace's Milvus.
-	crossNS := append(upgradeManifest("cross-ns", "my-release", "v2.1.4", "v2.2.16"), []byte("  # aimed elsewhere\n")...)
+	crossNS := append(webhooktest.UpgradeManifest("cross-ns", "my-release", "v2.1.4", "v2.2.16"), []byte("  # aimed elsewhere\n")...)
 	crossNS = []byte(strings.Replace(string(crossNS), "    name: my-release\n", "    name: my-release\n    namespace: default\n", 1))
 	_, stderr, err = tryKubectl(crossNS, "-n", ns, "apply", "-f", "-")
 	require.Error(t, err)

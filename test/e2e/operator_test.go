@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // grantOperator gives the operator's service account (and a look-alike)
@@ -59,7 +61,7 @@ func TestOperatorIdentityPassesThrough(t *testing.T) {
 	grantOperator(t)
 	ns := newNamespace(t)
 	kubectl(t, milvusManifest{name: "my-release", image: repo + "v2.1.4"}.yaml(), "-n", ns, "apply", "-f", "-")
-	kubectl(t, upgradeManifest("my-release-upgrade", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
+	kubectl(t, webhooktest.UpgradeManifest("my-release-upgrade", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
 
 	t.Run("a user writing the upgrade's targetImage is judged by the rules", func(t *testing.T) {
 		stderr, err := setImage(ns, repo+"v2.2.16")

@@ -11,6 +11,8 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // The paths a held change can take before and while the operator executes
@@ -438,10 +440,10 @@ func TestMilvusUpgradeRetargetBeforeStart(t *testing.T) {
 			t.Parallel()
 			ns := newNamespace(t)
 			kubectl(t, pinnedMilvus("my-release", repo+"v2.1.4", "", ""), "-n", ns, "apply", "-f", "-")
-			s.mustApply(t, ns, upgradeManifest("my-upgrade", "my-release", "v2.1.4", "v2.2.16"))
+			s.mustApply(t, ns, webhooktest.UpgradeManifest("my-upgrade", "my-release", "v2.1.4", "v2.2.16"))
 			assert.Equal(t, repo+"v2.2.16", at(getJSON(t, ns, "milvusupgrade", "my-upgrade"), "spec", "targetImage"))
 
-			s.mustApply(t, ns, upgradeManifest("my-upgrade", "my-release", "v2.1.4", "v2.2.5"))
+			s.mustApply(t, ns, webhooktest.UpgradeManifest("my-upgrade", "my-release", "v2.1.4", "v2.2.5"))
 			spec := at(getJSON(t, ns, "milvusupgrade", "my-upgrade"), "spec")
 			assert.Equal(t, "v2.2.5", at(spec.(map[string]any), "targetVersion"))
 			assert.Equal(t, repo+"v2.2.5", at(spec.(map[string]any), "targetImage"), "the injected image follows the version")
@@ -456,7 +458,7 @@ func TestOneUpgradeAtATime(t *testing.T) {
 		t.Helper()
 		for _, s := range pathSyncers {
 			eventually(t, s.name+" of "+name+" is denied", func() error {
-				_, err := s.apply(t, ns, upgradeManifest(name, "my-release", "v2.1.4", target))
+				_, err := s.apply(t, ns, webhooktest.UpgradeManifest(name, "my-release", "v2.1.4", target))
 				if err == nil {
 					return fmt.Errorf("allowed")
 				}
@@ -482,7 +484,7 @@ func TestOneUpgradeAtATime(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t)
 		kubectl(t, pinnedMilvus("my-release", repo+"v2.1.4", "", ""), "-n", ns, "apply", "-f", "-")
-		kubectl(t, upgradeManifest("first", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
+		kubectl(t, webhooktest.UpgradeManifest("first", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
 		kubectl(t, nil, "-n", ns, "patch", "milvusupgrade", "first", "--subresource=status", "--type=merge",
 			"-p", `{"status":{"state":"BackupMeta"}}`)
 		denied(t, ns, "second", "v2.2.5", "first", "state BackupMeta")

@@ -53,6 +53,7 @@ import (
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 var repoRoot = cluster.RepoRoot()
@@ -326,7 +327,7 @@ func testInstall(t *testing.T, src source) {
 			}
 		}
 		mustKubectl(t, c, nil, "create", "namespace", checkNS)
-		probe := upgradeManifest("admission-probe", "probe", "v2.1.4", "v2.2.16")
+		probe := webhooktest.UpgradeManifest("admission-probe", "probe", "v2.1.4", "v2.2.16")
 		eventually(t, "the API server calls the webhook", func() error {
 			out, stderr, err := c.Kubectl(ctx, probe, "-n", checkNS, "create", "--dry-run=server", "-f", "-", "-o", "jsonpath={.spec.toolImage}")
 			if err != nil || strings.TrimSpace(out) == "" {
@@ -341,13 +342,13 @@ func testInstall(t *testing.T, src source) {
 
 	t.Run("admission with only the shipped RBAC", func(t *testing.T) {
 		t.Run("a MilvusUpgrade 2.1.4 to 2.4.23 is denied with MU-META-RANGE", func(t *testing.T) {
-			_, stderr, err := c.Kubectl(ctx, upgradeManifest("too-far", "my-release", "v2.1.4", "v2.4.23"), "-n", checkNS, "create", "--dry-run=server", "-f", "-")
+			_, stderr, err := c.Kubectl(ctx, webhooktest.UpgradeManifest("too-far", "my-release", "v2.1.4", "v2.4.23"), "-n", checkNS, "create", "--dry-run=server", "-f", "-")
 			require.Error(t, err)
 			assert.Contains(t, stderr, `spec.targetVersion: Invalid value: "v2.4.23": [MU-META-RANGE]`)
 		})
 		t.Run("a MilvusUpgrade is defaulted", func(t *testing.T) {
 			mustKubectl(t, c, milvusManifest("busy", "v2.1.4"), "-n", checkNS, "apply", "-f", "-")
-			out := mustKubectl(t, c, upgradeManifest("busy-upgrade", "busy", "v2.1.4", "v2.2.16"), "-n", checkNS, "create", "-f", "-", "-o", "json")
+			out := mustKubectl(t, c, webhooktest.UpgradeManifest("busy-upgrade", "busy", "v2.1.4", "v2.2.16"), "-n", checkNS, "create", "-f", "-", "-o", "json")
 			spec := specOf(t, out)
 			assert.NotEmpty(t, spec["toolImage"])
 			assert.Equal(t, float64(3), spec["maxRetry"])
@@ -912,19 +913,6 @@ spec:
     mixCoord:
       replicas: 1
 `, name, repo, version))
-}
-
-func upgradeManifest(name, milvusName, source, target string) []byte {
-	return []byte(fmt.Sprintf(`apiVersion: milvus.io/v1beta1
-kind: MilvusUpgrade
-metadata:
-  name: %s
-spec:
-  milvus:
-    name: %s
-  sourceVersion: %s
-  targetVersion: %s
-`, name, milvusName, source, target))
 }
 
 func specOf(t *testing.T, js string) map[string]any {

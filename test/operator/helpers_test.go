@@ -160,21 +160,6 @@ func (p *plane) gitAsks2423(t *testing.T, ns string) (milvusManifest, string) {
 	return m, stderr
 }
 
-// upgradeManifest is the seed document's MilvusUpgrade, with another
-// target: the fields a user writes, the rest from the defaulting webhook.
-func upgradeManifest(name, milvusName, source, target string) []byte {
-	return fmt.Appendf(nil, `apiVersion: milvus.io/v1beta1
-kind: MilvusUpgrade
-metadata:
-  name: %s
-spec:
-  milvus:
-    name: %s
-  sourceVersion: %s
-  targetVersion: %s
-`, name, milvusName, source, target)
-}
-
 // fluxManager is Flux's apply engine as kustomize-controller sets it up.
 func (p *plane) fluxManager() *ssa.ResourceManager {
 	return ssa.NewResourceManager(p.c.Client, nil, ssa.Owner{Field: "kustomize-controller", Group: "kustomize.toolkit.fluxcd.io"})

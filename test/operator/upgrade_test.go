@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/milvus-admission/milvus-admission/internal/operator"
+	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
 
 // The seed's 2.1.4 → 2.4.23 as one git change: held, migrated to the 2.2.16
@@ -67,7 +68,7 @@ func TestSeedHandMadeUpgrade(t *testing.T) {
 	ns := p.newNamespace(t)
 	states := p.states(t, ns)
 	p.kubectl(t, milvusManifest{name: "my-release", image: repo + "v2.1.4"}.yaml(), "-n", ns, "apply", "-f", "-")
-	p.kubectl(t, upgradeManifest("my-release-upgrade", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
+	p.kubectl(t, webhooktest.UpgradeManifest("my-release-upgrade", "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
 	spec := at(p.getJSON(t, ns, "milvusupgrade", "my-release-upgrade"), "spec").(map[string]any)
 	assert.Equal(t, repo+"v2.2.16", spec["targetImage"])
 	assert.Equal(t, "milvusdb/meta-migration:v2.2.0", spec["toolImage"])
@@ -139,7 +140,7 @@ func TestLaggingStatusMakesNoSecondMigration(t *testing.T) {
 	p.kubectl(t, nil, "-n", ns, "patch", "milvus", "my-release", "--subresource=status", "--type=merge",
 		"-p", `{"status":{"currentImage":"milvusdb/milvus:v2.1.4","currentVersion":"v2.1.4"}}`)
 	const handMade = "upgrade-by-hand"
-	p.kubectl(t, upgradeManifest(handMade, "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
+	p.kubectl(t, webhooktest.UpgradeManifest(handMade, "my-release", "v2.1.4", "v2.2.16"), "-n", ns, "apply", "-f", "-")
 	require.Equal(t, "Succeeded", p.runs(t, states, ns, handMade))
 	stored := p.getJSON(t, ns, "milvus", "my-release")
 	assert.Equal(t, repo+"v2.2.16", at(stored, "spec", "components", "image"))

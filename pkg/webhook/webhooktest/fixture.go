@@ -2,7 +2,8 @@
 // reviews for the benchmarks (pkg/webhook, hack/bench, hack/benchscale): a
 // Milvus as a production cluster stores it — the operator's defaults in the
 // spec, a populated status, the kubectl last-applied annotation and managed
-// fields — rather than the few lines the unit tests need.
+// fields — rather than the few lines the unit tests need; and the
+// MilvusUpgrade manifest the tests apply.
 package webhooktest
 
 import (
@@ -310,4 +311,20 @@ func UpdateReview(namespace, name, oldImage, newImage, user string) []byte {
 		panic(err) // only maps of JSON values
 	}
 	return data
+}
+
+// UpgradeManifest is a MilvusUpgrade as a user writes it (the seed
+// document's fields; the defaulting webhook adds the rest): YAML, as the
+// tests apply it with kubectl or judge it with check.
+func UpgradeManifest(name, milvusName, source, target string) []byte {
+	return fmt.Appendf(nil, `apiVersion: milvus.io/v1beta1
+kind: MilvusUpgrade
+metadata:
+  name: %s
+spec:
+  milvus:
+    name: %s
+  sourceVersion: %s
+  targetVersion: %s
+`, name, milvusName, source, target)
 }
