@@ -99,24 +99,13 @@ func fluxStatus(t *testing.T, ev *fluxcel.StatusEvaluator, obj *unstructured.Uns
 // crdValidator validates against the operator's v1beta1 schema in a CRD file.
 func crdValidator(t *testing.T, file string) crdvalidation.SchemaValidator {
 	t.Helper()
-	dir, err := shared.CRDDir()
+	schema, err := shared.CRDSchema(file, "v1beta1")
 	require.NoError(t, err)
-	data, err := os.ReadFile(filepath.Join(dir, file))
+	var internal apiextensions.JSONSchemaProps
+	require.NoError(t, apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(schema, &internal, nil))
+	validator, _, err := crdvalidation.NewSchemaValidator(&internal)
 	require.NoError(t, err)
-	var crd apiextensionsv1.CustomResourceDefinition
-	require.NoError(t, yaml.Unmarshal(data, &crd))
-	for _, v := range crd.Spec.Versions {
-		if v.Name != "v1beta1" {
-			continue
-		}
-		var internal apiextensions.JSONSchemaProps
-		require.NoError(t, apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v.Schema.OpenAPIV3Schema, &internal, nil))
-		validator, _, err := crdvalidation.NewSchemaValidator(&internal)
-		require.NoError(t, err)
-		return validator
-	}
-	t.Fatalf("%s has no v1beta1", file)
-	return nil
+	return validator
 }
 
 // sample reads one object of the operator's samples.

@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -552,11 +551,11 @@ type restartReading struct {
 // (its cache synced with the fleet), reads its RSS, lets it settle, reads
 // it again and stops it.
 func restartedRSS(ctx context.Context, c *cluster.Cluster, bin string) (restartReading, error) {
-	port, err := freePort()
+	port, err := cluster.FreePort()
 	if err != nil {
 		return restartReading{}, err
 	}
-	probePort, err := freePort()
+	probePort, err := cluster.FreePort()
 	if err != nil {
 		return restartReading{}, err
 	}
@@ -743,15 +742,6 @@ func ready(ctx context.Context, url string) bool {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func pct(ds []time.Duration, p int) float64 {

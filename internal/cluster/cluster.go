@@ -134,7 +134,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			// Picked anew on every attempt, like the other two ports: one
 			// taken before the webhook binds it makes it start again.
 			var metricsPort int
-			metricsPort, metricsErr = freePort()
+			metricsPort, metricsErr = FreePort()
 			metricsAddr = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 		}
 		return append([]string{
@@ -318,10 +318,10 @@ func (p *process) stop(sig os.Signal, grace time.Duration) bool {
 // probe port.
 func startProcess(ctx context.Context, bin string, args func(port, probePort int) []string, logPath string, log io.Writer) (p *process, port, probePort int, err error) {
 	for attempt := 1; ; attempt++ {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return nil, 0, 0, err
 		}
-		if probePort, err = freePort(); err != nil {
+		if probePort, err = FreePort(); err != nil {
 			return nil, 0, 0, err
 		}
 		p, err = startWebhookOnce(ctx, bin, args(port, probePort), logPath, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
@@ -542,9 +542,9 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// freePort is a TCP port on 127.0.0.1 that was free a moment ago; see
+// FreePort is a TCP port on 127.0.0.1 that was free a moment ago; see
 // StartWebhookProcess for what happens when it no longer is.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

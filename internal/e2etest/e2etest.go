@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Cluster is what the helpers need of a control plane: cluster.Cluster and
@@ -88,4 +90,24 @@ func At(obj map[string]any, path ...string) any {
 		cur = m[k]
 	}
 	return cur
+}
+
+// Eventually retries f every 200 ms until it returns nil, or fails t when
+// timeout passes (or ctx ends) with what, f's last error and, when logs is
+// set, what it returns (a log tail that tells why). Controllers and informer
+// caches see a write a moment after it is made. f runs on the test's
+// goroutine, so it may fail the test with require.
+func Eventually(ctx context.Context, t *testing.T, timeout time.Duration, what string, f func() error, logs func() string) {
+	t.Helper()
+	var last error
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	}); err != nil {
+		msg := fmt.Sprintf("%s: still failing after %s: %v", what, timeout, last)
+		if logs != nil {
+			msg += "\n" + logs()
+		}
+		t.Fatal(msg)
+	}
 }

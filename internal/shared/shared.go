@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -45,6 +46,29 @@ func check(dir string) (string, error) {
 func CRDDir() (string, error) {
 	d, err := Dir()
 	return filepath.Join(d, "milvus-operator", "crds"), err
+}
+
+// CRDSchema is the OpenAPI schema of version (v1beta1) in the CRD file of
+// CRDDir (say, milvus.io_milvuses.yaml).
+func CRDSchema(file, version string) (*apiextensionsv1.JSONSchemaProps, error) {
+	dir, err := CRDDir()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return nil, err
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, v := range crd.Spec.Versions {
+		if v.Name == version && v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+			return v.Schema.OpenAPIV3Schema, nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no schema of version %s", file, version)
 }
 
 // Doc is one YAML document of a sample file, as JSON.

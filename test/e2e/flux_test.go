@@ -1,33 +1,22 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"testing"
 
 	"github.com/fluxcd/pkg/ssa"
-	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
 )
 
-// fluxManager is Flux's apply engine as kustomize-controller sets it up.
-func fluxManager() *ssa.ResourceManager {
-	return ssa.NewResourceManager(env.Client, nil, ssa.Owner{Field: "kustomize-controller", Group: "kustomize.toolkit.fluxcd.io"})
-}
+// fluxManager is Flux's apply engine, against this suite's cluster.
+func fluxManager() *ssa.ResourceManager { return e2etest.FluxManager(env.Client) }
 
-func readObjects(t *testing.T, ns string, manifests ...[]byte) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := ssautils.ReadObjects(bytes.NewReader(bytes.Join(manifests, []byte("\n---\n"))))
-	require.NoError(t, err)
-	for _, o := range objs {
-		o.SetNamespace(ns)
-	}
-	return objs
-}
+var readObjects = e2etest.ReadObjects
 
 // After one apply, Flux's dry-run diff of the same manifests finds no drift:
 // the defaults we inject never cause a perpetual out-of-sync.

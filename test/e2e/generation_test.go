@@ -104,13 +104,10 @@ func assertNothingCreated(t *testing.T, ns, resourceVersion string) {
 // start, report success.
 func operatorExecutes(t *testing.T, ns string) {
 	t.Helper()
-	as := []string{"--as", operatorSA}
-	status := func(patch string) {
-		kubectl(t, nil, append([]string{"-n", ns, "patch", "milvusupgrade", plannedName, "--subresource=status", "--type=merge", "-p", patch}, as...)...)
-	}
+	status := func(patch string) { operatorStatus(t, ns, plannedName, patch) }
 	target, _ := kubectl(t, nil, "-n", ns, "get", "milvusupgrade", plannedName, "-o", "jsonpath={.spec.targetImage}")
 	status(`{"status":{"state":"OldVersionStopping","sourceImage":"milvusdb/milvus:v2.1.4"}}`)
-	kubectl(t, nil, append([]string{"-n", ns, "annotate", "milvus", "my-release", "milvus.io/stopped-at=2026-11-29T00:00:00Z"}, as...)...)
+	kubectl(t, nil, "-n", ns, "annotate", "milvus", "my-release", "milvus.io/stopped-at=2026-11-29T00:00:00Z", "--as", operatorSA)
 	status(`{"status":{"state":"UpdatingMeta"}}`)
 	eventually(t, "the operator writes targetImage", func() error {
 		_, err := setImage(ns, target, operatorSA)
@@ -261,8 +258,7 @@ func failedMigration(t *testing.T, state string) (string, milvusManifest) {
 	m.image = repo + "v2.4.23"
 	kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-")
 	waitForPlanned(t, ns)
-	kubectl(t, nil, "-n", ns, "patch", "milvusupgrade", plannedName, "--subresource=status", "--type=merge", "--as", operatorSA,
-		"-p", fmt.Sprintf(`{"status":{"state":%q}}`, state))
+	operatorStatus(t, ns, plannedName, fmt.Sprintf(`{"status":{"state":%q}}`, state))
 	return ns, m
 }
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 const (
@@ -54,13 +52,7 @@ func (m milvusManifest) yaml() []byte {
 // f runs on the test's goroutine, so it may fail the test with require.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	var last error
-	if err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-		last = f()
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("%s: still failing after %s: %v\nwebhook log:\n%s", what, waitTimeout, last, env.LogTail(20))
-	}
+	e2etest.Eventually(t.Context(), t, waitTimeout, what, f, func() string { return "webhook log:\n" + env.LogTail(20) })
 }
 
 // The shared helpers (internal/e2etest), against this suite's cluster.

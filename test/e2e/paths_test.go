@@ -179,44 +179,37 @@ func TestRetargetBeforeStart(t *testing.T) {
 			awaitEvent(t, ns, "my-release", "MigrationPlanned", plannedName)
 			first := uidOf(t, ns, "milvusupgrade", plannedName)
 
-			// 2.2.5: a 2.2.x target is migrated to directly.
-			stderr := s.mustApply(t, ns, m("v2.2.5"))
-			if s.name == "kubectl apply" {
-				assert.Contains(t, stderr, "Warning: [MU-META] spec.components.image: held; MilvusUpgrade "+plannedTo225+" migrates to v2.2.5 first")
+			// retarget applies git's tag and checks that the change is held
+			// again for the planned upgrade to target, the stale plan
+			// cancelled.
+			retarget := func(tag, planned, target, cancelled string) {
+				t.Helper()
+				stderr := s.mustApply(t, ns, m(tag))
+				if s.name == "kubectl apply" {
+					assert.Contains(t, stderr, "Warning: [MU-META] spec.components.image: held; MilvusUpgrade "+planned+" migrates to "+target+" first")
+				}
+				assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "my-release"), "still held")
+				assert.Equal(t, map[string]any{
+					intentRequestedImage:  repo + tag,
+					intentPlannedUpgrade:  planned,
+					intentMigrationTarget: target,
+				}, intentOn(t, ns), "re-held with the new plan")
+				awaitUpgrades(t, ns, planned)
+				awaitEvent(t, ns, "my-release", "MigrationCancelled", cancelled)
+				spec := at(getJSON(t, ns, "milvusupgrade", planned), "spec").(map[string]any)
+				assert.Equal(t, "v2.1.4", spec["sourceVersion"])
+				assert.Equal(t, target, spec["targetVersion"])
+				assert.Equal(t, repo+target, spec["targetImage"])
 			}
-			assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "my-release"), "still held")
-			assert.Equal(t, map[string]any{
-				intentRequestedImage:  repo + "v2.2.5",
-				intentPlannedUpgrade:  plannedTo225,
-				intentMigrationTarget: "v2.2.5",
-			}, intentOn(t, ns), "re-held with the new plan")
-			awaitUpgrades(t, ns, plannedTo225)
-			awaitEvent(t, ns, "my-release", "MigrationCancelled", plannedName)
+
+			// 2.2.5: a 2.2.x target is migrated to directly.
+			retarget("v2.2.5", plannedTo225, "v2.2.5", plannedName)
 			awaitEvent(t, ns, "my-release", "MigrationPlanned", plannedTo225)
-			spec := at(getJSON(t, ns, "milvusupgrade", plannedTo225), "spec").(map[string]any)
-			assert.Equal(t, "v2.1.4", spec["sourceVersion"])
-			assert.Equal(t, "v2.2.5", spec["targetVersion"])
-			assert.Equal(t, repo+"v2.2.5", spec["targetImage"])
 
 			// 2.5.4: back to the waypoint, a MilvusUpgrade of the first name
 			// but made anew, and the intent names 2.5.4.
-			stderr = s.mustApply(t, ns, m("v2.5.4"))
-			if s.name == "kubectl apply" {
-				assert.Contains(t, stderr, "Warning: [MU-META] spec.components.image: held; MilvusUpgrade "+plannedName+" migrates to v2.2.16 first")
-			}
-			assert.Equal(t, repo+"v2.1.4", storedImage(t, ns, "my-release"), "still held")
-			assert.Equal(t, map[string]any{
-				intentRequestedImage:  repo + "v2.5.4",
-				intentPlannedUpgrade:  plannedName,
-				intentMigrationTarget: "v2.2.16",
-			}, intentOn(t, ns), "re-held with the new plan")
-			awaitUpgrades(t, ns, plannedName)
-			awaitEvent(t, ns, "my-release", "MigrationCancelled", plannedTo225)
+			retarget("v2.5.4", plannedName, "v2.2.16", plannedTo225)
 			assert.NotEqual(t, first, uidOf(t, ns, "milvusupgrade", plannedName), "a new MilvusUpgrade, not the first one")
-			spec = at(getJSON(t, ns, "milvusupgrade", plannedName), "spec").(map[string]any)
-			assert.Equal(t, "v2.1.4", spec["sourceVersion"])
-			assert.Equal(t, "v2.2.16", spec["targetVersion"])
-			assert.Equal(t, repo+"v2.2.16", spec["targetImage"])
 			assert.Equal(t, repo+"v2.5.4", annotation(t, ns, intentRequestedImage))
 
 			// Retargeting is no failure: the controller never reports one.

@@ -57,7 +57,7 @@ func startStageCluster(t *testing.T) *stageCluster {
 	cfg.WarningHandlerWithContext = s.warnings
 	cl, err := client.New(cfg, client.Options{})
 	require.NoError(t, err)
-	s.flux = ssa.NewResourceManager(cl, nil, ssa.Owner{Field: "kustomize-controller", Group: "kustomize.toolkit.fluxcd.io"})
+	s.flux = e2etest.FluxManager(cl)
 	return s
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -19,19 +18,9 @@ import (
 // schemaOf loads the v1beta1 schema of a Milvus Operator CRD.
 func schemaOf(t *testing.T, file string) apiextensionsv1.JSONSchemaProps {
 	t.Helper()
-	dir, err := shared.CRDDir()
+	schema, err := shared.CRDSchema(file, "v1beta1")
 	require.NoError(t, err)
-	data, err := os.ReadFile(filepath.Join(dir, file))
-	require.NoError(t, err)
-	var crd apiextensionsv1.CustomResourceDefinition
-	require.NoError(t, yaml.Unmarshal(data, &crd))
-	for _, v := range crd.Spec.Versions {
-		if v.Name == "v1beta1" {
-			return *v.Schema.OpenAPIV3Schema
-		}
-	}
-	t.Fatalf("%s has no v1beta1", file)
-	return apiextensionsv1.JSONSchemaProps{}
+	return *schema
 }
 
 // schemaDefault is the CRD schema's default at path, if it declares one.

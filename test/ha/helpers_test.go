@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 const (
@@ -144,13 +143,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 // eventuallyCtx is eventually under ctx.
 func eventuallyCtx(ctx context.Context, t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	var last error
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		last = f()
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("%s: still failing after %s: %v\nreplica logs:\n%s", what, timeout, last, env.LogTail(15))
-	}
+	e2etest.Eventually(ctx, t, timeout, what, f, func() string { return "replica logs:\n" + env.LogTail(15) })
 }
 
 // The shared helpers (internal/e2etest), against this suite's cluster.

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,7 +42,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,6 +50,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"github.com/milvus-admission/milvus-admission/internal/shared"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
 )
@@ -570,10 +569,9 @@ func metricsHost(t *testing.T, objs []unstructured.Unstructured) string {
 // freePort is a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := cluster.FreePort()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // serviceHost is <service>.<namespace>.svc of the webhooks' clientConfig:
@@ -933,17 +931,10 @@ func storedImage(ctx context.Context, t *testing.T, cl client.Client, name strin
 	return nested(*u, "spec", "components", "image")
 }
 
-// eventually retries f until it returns nil or waitTimeout passes. f runs
-// on the test's goroutine, so it may fail the test with require.
+// eventually retries f until it returns nil or waitTimeout passes.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	var last error
-	if err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-		last = f()
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, last)
-	}
+	e2etest.Eventually(t.Context(), t, waitTimeout, what, f, nil)
 }
 
 func tail(s string, n int) string {

@@ -1,21 +1,17 @@
 package operator
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fluxcd/pkg/ssa"
-	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
 	"github.com/milvus-admission/milvus-admission/internal/operator"
 )
 
@@ -160,20 +156,10 @@ func (p *plane) gitAsks2423(t *testing.T, ns string) (milvusManifest, string) {
 	return m, stderr
 }
 
-// fluxManager is Flux's apply engine as kustomize-controller sets it up.
-func (p *plane) fluxManager() *ssa.ResourceManager {
-	return ssa.NewResourceManager(p.c.Client, nil, ssa.Owner{Field: "kustomize-controller", Group: "kustomize.toolkit.fluxcd.io"})
-}
+// fluxManager is Flux's apply engine, against this plane.
+func (p *plane) fluxManager() *ssa.ResourceManager { return e2etest.FluxManager(p.c.Client) }
 
-func readObjects(t *testing.T, ns string, manifests ...[]byte) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := ssautils.ReadObjects(bytes.NewReader(bytes.Join(manifests, []byte("\n---\n"))))
-	require.NoError(t, err)
-	for _, o := range objs {
-		o.SetNamespace(ns)
-	}
-	return objs
-}
+var readObjects = e2etest.ReadObjects
 
 // syncer applies a manifest the way a GitOps tool does and returns what
 // the user sees on stderr ("" for Flux, which logs warnings) and, for Flux,
@@ -197,17 +183,10 @@ var gitopsSyncers = []struct {
 	}},
 }
 
-// eventually retries f until it returns nil or timeout passes. f runs on
-// the test's goroutine, so it may fail the test with require.
+// eventually retries f until it returns nil or timeout passes.
 func (p *plane) eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	var last error
-	if err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		last = f()
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("%s: still failing after %s: %v", what, timeout, last)
-	}
+	e2etest.Eventually(t.Context(), t, timeout, what, f, nil)
 }
 
 // waitForUpgrade waits for the MilvusUpgrade name to exist in ns.
