@@ -207,6 +207,44 @@ func TestStage(t *testing.T) {
 		})
 	}
 
+	// A tenant with rights on milvuses in one namespace only (none on
+	// milvusupgrades): the stage works for them as for an admin, and the
+	// stage annotations are not theirs to set.
+	t.Run("a namespaced tenant", func(t *testing.T) {
+		ns := e2etest.NewNamespace(t, s.c, func() { t.Log("webhook log:\n" + s.c.LogTail(30)) })
+		s.kubectl(t, fmt.Appendf(nil, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: milvus-owner, namespace: %[1]s}
+rules:
+  - apiGroups: ["milvus.io"]
+    resources: ["milvuses"]
+    verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alice-milvus-owner, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: milvus-owner}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+`, ns), "apply", "-f", "-")
+		m := milvusManifest{name: "my-release", image: repo + "v2.5.4", cluster: true}
+		s.kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-", "--as", "alice")
+		s.report(t, ns, repo+"v2.5.4", "Healthy")
+
+		m.image = repo + "v2.6.3"
+		_, stderr := s.kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-", "--as", "alice")
+		assert.Contains(t, stderr, stagedWarning)
+		assert.Equal(t, repo+"v2.5.16", at(s.stored(t, ns), "spec", "components", "image"), "staged for the tenant too")
+
+		// A stage the webhook would never make (another waypoint) is not
+		// the tenant's to write. (Another target is: applying it would
+		// stage the same, so MU-INTENT accepts that replay.)
+		_, stderr, err := s.c.Kubectl(context.Background(), nil, "-n", ns, "annotate", "milvus", "my-release", "--overwrite",
+			stagedAt+"=v2.5.10", "--as", "alice")
+		require.Error(t, err, "a forged waypoint is denied")
+		assert.Contains(t, stderr, "[MU-INTENT]")
+		assert.Equal(t, "v2.5.16", at(s.stored(t, ns), "metadata", "annotations", stagedAt), "the stage as the webhook set it")
+	})
+
 	t.Run("a namespace whose policy does not stage denies", func(t *testing.T) {
 		s.kubectl(t, nil, "create", "namespace", strictNS)
 		t.Cleanup(func() {
