@@ -307,8 +307,11 @@ func TestDecisionsAndExemptions(t *testing.T) {
 		stderr, err := o.apply(ns, milvusManifest{name: "my-release", image: repo + "v2.4.23"}.yaml())
 		require.NoError(t, err)
 		require.Contains(t, stderr, "[MU-META]", "held")
-		require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			return o.scrape(t).value(milvusesMetric, held) == before+1, nil
-		}), "milvus_admission_milvuses{state=\"held\"} counts the held Milvus once the cache has it")
+		e2etest.Eventually(t.Context(), t, waitTimeout, `milvus_admission_milvuses{state="held"} counts the held Milvus once the cache has it`, func() error {
+			if got := o.scrape(t).value(milvusesMetric, held); got != before+1 {
+				return fmt.Errorf("%v, want %v", got, before+1)
+			}
+			return nil
+		}, func() string { return "webhook log:\n" + o.c.LogTail(20) })
 	})
 }
