@@ -26,9 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/milvus-admission/milvus-admission/internal/metricsauth"
 	"github.com/milvus-admission/milvus-admission/internal/version"
 	"github.com/milvus-admission/milvus-admission/pkg/controller"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -131,7 +131,7 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	srv := webhook.NewServer(webhook.ServerOptions{Port: o.port, CertDir: o.certDir, ClientCAFile: o.clientCAFile})
 	metrics := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: !o.metricsInsecure}
 	if !o.metricsInsecure {
-		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metrics.FilterProvider = metricsauth.Filter
 		// The webhook's own serving certificate, reloaded on renewal like the
 		// webhook server's: its DNS names include the metrics Service's, so a
 		// scraper verifies it with the same CA instead of skipping
