@@ -15,9 +15,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -124,9 +122,13 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	if err != nil {
 		return err
 	}
-	scheme := runtime.NewScheme() // both Milvus kinds are read as unstructured
-	if err := authorizationv1.AddToScheme(scheme); err != nil {
-		return err
+	// The cache holds both Milvus kinds as the views of pkg/milvus; the
+	// controller writes through unstructured objects, which keep every field.
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{authorizationv1.AddToScheme, milvus.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
 	}
 	srv := webhook.NewServer(webhook.ServerOptions{Port: o.port, CertDir: o.certDir, ClientCAFile: o.clientCAFile})
 	metrics := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: !o.metricsInsecure}
@@ -145,10 +147,9 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 		WebhookServer:          srv,
 		Metrics:                metrics,
 		HealthProbeBindAddress: o.probeAddr,
-		// The controller reads the same informers the webhook does.
-		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		// The cache keeps of each object only what the handlers and the
 		// controller read (pkg/webhook/cache.go): flat memory with the fleet.
+		// The controller reads the same informers the webhook does.
 		Cache:                   cache.Options{ByObject: webhook.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "milvus-admission",
@@ -161,11 +162,9 @@ func run(stop context.Context, draining <-chan struct{}, o options) error {
 	}
 	// Start the informers the handlers read, so the cache syncs them before
 	// readiness; a missing CRD fails here with a clear message.
-	for _, gvk := range []schema.GroupVersionKind{milvus.MilvusKind, milvus.MilvusUpgradeKind} {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		if _, err := mgr.GetCache().GetInformer(stop, u, cache.BlockUntilSynced(false)); err != nil {
-			return fmt.Errorf("watching %s (are the Milvus Operator CRDs installed?): %w", gvk.Kind, err)
+	for kind, obj := range map[string]client.Object{"Milvus": &milvus.Milvus{}, "MilvusUpgrade": &milvus.MilvusUpgrade{}} {
+		if _, err := mgr.GetCache().GetInformer(stop, obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("watching %s (are the Milvus Operator CRDs installed?): %w", kind, err)
 		}
 	}
 	// A Milvus UPDATE looks its upgrades up by this index, not by listing

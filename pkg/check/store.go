@@ -3,11 +3,10 @@ package check
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"fmt"
 	"slices"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
@@ -26,53 +25,39 @@ func (s store) Milvus(_ context.Context, namespace, name string) (*milvus.Milvus
 	if !ok {
 		return nil, nil
 	}
-	out := &milvus.Milvus{}
-	return out, cached(data, webhook.TransformMilvus, out)
+	return cached[*milvus.Milvus](data)
 }
 
 // UpgradesFor implements webhook.Lookup as webhook.CacheLookup does: the
 // upgrades in namespace whose target is namespace/name, by name.
 func (s store) UpgradesFor(_ context.Context, namespace, name string) ([]milvus.MilvusUpgrade, error) {
-	var keys []key
+	var out []milvus.MilvusUpgrade
 	for k, data := range s {
 		if k.kind != milvus.MilvusUpgradeKind.Kind || k.namespace != namespace {
 			continue
 		}
-		u, err := unstructuredOf(data)
+		u, err := cached[*milvus.MilvusUpgrade](data)
 		if err != nil {
 			return nil, err
 		}
 		if t := webhook.UpgradeTarget(u); len(t) == 1 && t[0] == namespace+"/"+name {
-			keys = append(keys, k)
+			out = append(out, *u)
 		}
 	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.name, b.name) })
-	out := make([]milvus.MilvusUpgrade, len(keys))
-	for i, k := range keys {
-		if err := cached(s[k], webhook.TransformMilvusUpgrade, &out[i]); err != nil {
-			return nil, err
-		}
-	}
+	slices.SortFunc(out, func(a, b milvus.MilvusUpgrade) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-// cached converts an object into its view as the informer cache holds it.
-func cached(data []byte, transform func(any) (any, error), out any) error {
-	u, err := unstructuredOf(data)
+// cached is the view the webhook's informer cache would hold of an object.
+func cached[T client.Object](data []byte) (T, error) {
+	var zero T
+	obj, err := webhook.Cached(data)
 	if err != nil {
-		return err
+		return zero, err
 	}
-	t, err := transform(u)
-	if err != nil {
-		return err
+	view, ok := obj.(T)
+	if !ok {
+		return zero, fmt.Errorf("expected %T, the base holds %T", zero, obj)
 	}
-	return runtime.DefaultUnstructuredConverter.FromUnstructured(t.(*unstructured.Unstructured).Object, out)
-}
-
-func unstructuredOf(data []byte) (*unstructured.Unstructured, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, err
-	}
-	return &unstructured.Unstructured{Object: obj}, nil
+	return view, nil
 }

@@ -72,8 +72,8 @@ type Migration struct {
 func (r *Migration) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("milvus-migration").
-		For(newObject(milvus.MilvusKind.Kind)).
-		Owns(newObject(milvus.MilvusUpgradeKind.Kind)).
+		For(&milvus.Milvus{}).
+		Owns(&milvus.MilvusUpgrade{}).
 		Complete(r)
 }
 
@@ -86,13 +86,9 @@ func newObject(kind string) *unstructured.Unstructured {
 // Reconcile implements reconcile.Reconciler.
 func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	obj := newObject(milvus.MilvusKind.Kind)
-	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
 	m := &milvus.Milvus{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, m); err != nil {
-		return ctrl.Result{}, err
+	if err := r.Client.Get(ctx, req.NamespacedName, m); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// Every path but the failed one ends with no failure recorded: the
 	// intent was dropped or retargeted, its upgrade is new, still at work,
@@ -100,55 +96,55 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	// upgrade alone, so one a tenant wrote is put right here too.
 	in, ok, err := migration.IntentOf(m)
 	if err != nil {
-		r.event(obj, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
-		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
+		r.event(m, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "ignoring a malformed migration intent: %v", err)
+		return ctrl.Result{}, r.recordFailure(ctx, m, "")
 	}
 	if !ok {
 		upgrades, err := webhook.CacheLookup{Reader: r.Client}.UpgradesFor(ctx, m.Namespace, m.Name)
 		if err == nil {
-			_, err = r.deleteUnstarted(ctx, obj, m, "", upgrades, "the Milvus no longer asks for the change")
+			_, err = r.deleteUnstarted(ctx, m, "", upgrades, "the Milvus no longer asks for the change")
 		}
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
+		return ctrl.Result{}, r.recordFailure(ctx, m, "")
 	}
 
-	up := newObject(milvus.MilvusUpgradeKind.Kind)
+	up := &milvus.MilvusUpgrade{}
 	err = r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: in.UpgradeName}, up)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := r.recordFailure(ctx, obj, ""); err != nil {
+		if err := r.recordFailure(ctx, m, ""); err != nil {
 			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, r.create(ctx, obj, m, in)
+		return ctrl.Result{}, r.create(ctx, m, in)
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	state, _, _ := unstructured.NestedString(up.Object, "status", "state")
+	state := up.Status.State
 	switch {
 	case state == migration.StateSucceeded:
-		if err := r.clearIntent(ctx, obj); err != nil {
+		if err := r.clearIntent(ctx, m); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.event(obj, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
+		r.event(m, up, corev1.EventTypeNormal, ReasonSucceeded, "Migrate",
 			"MilvusUpgrade %s succeeded; the next sync can roll on to %s", in.UpgradeName, requested(in))
 		log.Info("migration succeeded, intent cleared", "upgrade", in.UpgradeName)
-	case migration.Failed(state) && migration.Generated(up, obj):
+	case migration.Failed(state) && migration.Generated(up, m):
 		// Only the upgrade we generated for this Milvus: one made by hand
 		// under the planned name shows its failure in its own health.
 		record := migration.FailureRecord(in.UpgradeName, state)
-		if recorded(obj, record) {
+		if recorded(m, record) {
 			return ctrl.Result{}, nil
 		}
-		if err := r.recordFailure(ctx, obj, record); err != nil {
+		if err := r.recordFailure(ctx, m, record); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.event(obj, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
+		r.event(m, up, corev1.EventTypeWarning, ReasonFailed, "Migrate",
 			"MilvusUpgrade %s ended in state %s; the image stays held. Delete it to retry, or revert the image in git", in.UpgradeName, state)
 		log.Info("migration failed, recorded on the Milvus", "upgrade", in.UpgradeName, "state", state)
 	default:
-		return ctrl.Result{}, r.recordFailure(ctx, obj, "")
+		return ctrl.Result{}, r.recordFailure(ctx, m, "")
 	}
 	return ctrl.Result{}, nil
 }
@@ -159,9 +155,9 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 // deterministic name, the 2.2.x target, no other upgrade at work), and only
 // an upgrade the MilvusUpgrade rules allow (source = the running version).
 // AlreadyExists means another replica or an earlier pass made it.
-func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, in migration.Intent) error {
+func (r *Migration) create(ctx context.Context, m *milvus.Milvus, in migration.Intent) error {
 	refuse := func(format string, args ...any) error {
-		r.event(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "not creating MilvusUpgrade %s: "+format, append([]any{in.UpgradeName}, args...)...)
+		r.event(m, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "not creating MilvusUpgrade %s: "+format, append([]any{in.UpgradeName}, args...)...)
 		return nil
 	}
 	if slices.Contains(r.ExcludedNamespaces, m.Namespace) {
@@ -178,7 +174,7 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	// before gives way to this one. Delete it first, so that the two never
 	// exist at once (MU-UP-ONE).
 	why := fmt.Sprintf("the Milvus now asks for %s (MilvusUpgrade %s)", requested(in), in.UpgradeName)
-	if upgrades, err = r.deleteUnstarted(ctx, owner, m, in.UpgradeName, upgrades, why); err != nil {
+	if upgrades, err = r.deleteUnstarted(ctx, m, in.UpgradeName, upgrades, why); err != nil {
 		return err
 	}
 	up, err := migration.BuildUpgrade(m, upgrades, in, r.Policy)
@@ -192,22 +188,21 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 	if d := validate.Decide(validate.MilvusUpgrade(validate.UpgradeChange{New: view, Target: m, TargetUpgrades: upgrades}, r.Policy), r.Policy); !d.Allowed() {
 		return refuse("the rules deny it: %v", d.Errors.ToAggregate())
 	}
-	// An empty scheme will do: unstructured objects carry their own kind.
 	// blockOwnerDeletion stays false: true needs the right to update
 	// milvuses/finalizers (OwnerReferencesPermissionEnforcement), which our
 	// least-privilege RBAC does not grant.
-	if err := controllerutil.SetControllerReference(owner, up, runtime.NewScheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+	if err := controllerutil.SetControllerReference(m, up, r.Client.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
 		return err
 	}
 	if err := r.Client.Create(ctx, up); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
-		r.event(owner, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "creating MilvusUpgrade %s: %v", in.UpgradeName, err)
+		r.event(m, nil, corev1.EventTypeWarning, ReasonInvalid, "Plan", "creating MilvusUpgrade %s: %v", in.UpgradeName, err)
 		return err
 	}
 	source, _, _ := unstructured.NestedString(up.Object, "spec", "sourceVersion")
-	r.event(owner, up, corev1.EventTypeNormal, ReasonPlanned, "Plan",
+	r.event(m, up, corev1.EventTypeNormal, ReasonPlanned, "Plan",
 		"created MilvusUpgrade %s to migrate the metadata %s → %s before %s", in.UpgradeName, source, in.Target.Tag(), requested(in))
 	logf.FromContext(ctx).Info("created MilvusUpgrade", "upgrade", in.UpgradeName)
 	return nil
@@ -216,7 +211,7 @@ func (r *Migration) create(ctx context.Context, owner *unstructured.Unstructured
 // deleteUnstarted deletes the upgrades generated for m that the operator has
 // not started, except the one named keep, and returns upgrades without them.
 // why ends the Event: why the Milvus no longer asks for them.
-func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Unstructured, m *milvus.Milvus, keep string, upgrades []milvus.MilvusUpgrade, why string) ([]milvus.MilvusUpgrade, error) {
+func (r *Migration) deleteUnstarted(ctx context.Context, m *milvus.Milvus, keep string, upgrades []milvus.MilvusUpgrade, why string) ([]milvus.MilvusUpgrade, error) {
 	kept := upgrades[:0:0]
 	for i := range upgrades {
 		u := &upgrades[i]
@@ -230,7 +225,7 @@ func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Uns
 		if err := r.Client.Delete(ctx, stale, client.Preconditions{UID: ptr.To(u.UID)}); client.IgnoreNotFound(err) != nil {
 			return nil, err
 		}
-		r.event(owner, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
+		r.event(m, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
 			"deleted MilvusUpgrade %s before the operator started it: %s", u.Name, why)
 	}
 	return kept, nil
@@ -238,7 +233,7 @@ func (r *Migration) deleteUnstarted(ctx context.Context, owner *unstructured.Uns
 
 // clearIntent removes the intent annotations, and a failure record with
 // them, with one merge patch.
-func (r *Migration) clearIntent(ctx context.Context, obj *unstructured.Unstructured) error {
+func (r *Migration) clearIntent(ctx context.Context, obj *milvus.Milvus) error {
 	remove := map[string]any{migration.AnnotationMigrationFailed: nil}
 	for _, k := range migration.IntentAnnotations {
 		remove[k] = nil
@@ -247,7 +242,7 @@ func (r *Migration) clearIntent(ctx context.Context, obj *unstructured.Unstructu
 }
 
 // recorded reports that obj's failure record is record ("": none).
-func recorded(obj *unstructured.Unstructured, record string) bool {
+func recorded(obj *milvus.Milvus, record string) bool {
 	got, ok := obj.GetAnnotations()[migration.AnnotationMigrationFailed]
 	return got == record && ok == (record != "")
 }
@@ -256,7 +251,7 @@ func recorded(obj *unstructured.Unstructured, record string) bool {
 // say record, "" for none, with a merge patch of that annotation alone; it
 // writes nothing when the record is already so. The webhook lets the write
 // through: MU-INTENT guards the intent and stage annotations, not this one.
-func (r *Migration) recordFailure(ctx context.Context, obj *unstructured.Unstructured, record string) error {
+func (r *Migration) recordFailure(ctx context.Context, obj *milvus.Milvus, record string) error {
 	if recorded(obj, record) {
 		return nil
 	}
@@ -270,7 +265,7 @@ func (r *Migration) recordFailure(ctx context.Context, obj *unstructured.Unstruc
 // patchAnnotations sets obj's annotations to values (nil removes one) with
 // a merge patch that touches nothing else: neither the operator's writes
 // nor an apply's fields conflict with it.
-func (r *Migration) patchAnnotations(ctx context.Context, obj *unstructured.Unstructured, values map[string]any) error {
+func (r *Migration) patchAnnotations(ctx context.Context, obj *milvus.Milvus, values map[string]any) error {
 	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": values}})
 	if err != nil {
 		return err

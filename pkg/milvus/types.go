@@ -3,7 +3,8 @@
 //
 // The types are read-only views: they decode only the fields a rule needs and
 // are never encoded back into a request, so fields they do not know are never
-// lost (mutation works on the raw object, see pkg/mutate).
+// lost (mutation works on the raw object, see pkg/mutate). They are runtime
+// objects too (object.go): the webhook's informer cache holds them.
 package milvus
 
 import (
@@ -103,11 +104,37 @@ type NamedComponent struct {
 // Named lists the component blocks in a fixed order, each with its JSON name;
 // absent ones have a nil Component.
 func (c *Components) Named() []NamedComponent {
-	return []NamedComponent{
-		{"proxy", c.Proxy}, {"queryNode", c.QueryNode}, {"dataNode", c.DataNode},
-		{"indexNode", c.IndexNode}, {"streamingNode", c.StreamingNode}, {"mixCoord", c.MixCoord},
-		{"rootCoord", c.RootCoord}, {"dataCoord", c.DataCoord}, {"queryCoord", c.QueryCoord},
-		{"indexCoord", c.IndexCoord}, {"standalone", c.Standalone}, {"cdc", c.CDC},
+	slots := c.slots()
+	out := make([]NamedComponent, len(slots))
+	for i, s := range slots {
+		out[i] = NamedComponent{s.name, *s.block}
+	}
+	return out
+}
+
+// Slots are the component block fields in Named's order, to set them.
+func (c *Components) Slots() []**Component {
+	slots := c.slots()
+	out := make([]**Component, len(slots))
+	for i, s := range slots {
+		out[i] = s.block
+	}
+	return out
+}
+
+// componentSlot is a component block's field, by its JSON name.
+type componentSlot struct {
+	name  string
+	block **Component
+}
+
+// slots are the component block fields in Named's order.
+func (c *Components) slots() [12]componentSlot {
+	return [12]componentSlot{
+		{"proxy", &c.Proxy}, {"queryNode", &c.QueryNode}, {"dataNode", &c.DataNode},
+		{"indexNode", &c.IndexNode}, {"streamingNode", &c.StreamingNode}, {"mixCoord", &c.MixCoord},
+		{"rootCoord", &c.RootCoord}, {"dataCoord", &c.DataCoord}, {"queryCoord", &c.QueryCoord},
+		{"indexCoord", &c.IndexCoord}, {"standalone", &c.Standalone}, {"cdc", &c.CDC},
 	}
 }
 

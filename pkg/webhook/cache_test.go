@@ -2,14 +2,16 @@ package webhook
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/milvus-admission/milvus-admission/pkg/migration"
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
@@ -36,19 +38,24 @@ func cachedMeta(m metav1.ObjectMeta, milvusObject bool) metav1.ObjectMeta {
 	return out
 }
 
-func transformed(t *testing.T, transform toolscache.TransformFunc, obj map[string]any) *unstructured.Unstructured {
+// transformed is the view the cache holds of obj, which comes through
+// JSON as the informer's objects come; transforming it again changes
+// nothing.
+func transformed(t *testing.T, obj map[string]any) client.Object {
 	t.Helper()
-	// Through JSON, as the informer's objects come.
 	data, err := json.Marshal(obj)
 	require.NoError(t, err)
-	u := &unstructured.Unstructured{}
-	require.NoError(t, u.UnmarshalJSON(data))
-	out, err := transform(u)
+	out, err := Cached(data)
 	require.NoError(t, err)
+	before := out.DeepCopyObject()
+	transform := TransformMilvus
+	if _, ok := out.(*milvus.MilvusUpgrade); ok {
+		transform = TransformMilvusUpgrade
+	}
 	again, err := transform(out)
 	require.NoError(t, err)
-	assert.Equal(t, out, again, "a transformed object transforms to itself")
-	return out.(*unstructured.Unstructured)
+	assert.Equal(t, before, again, "a transformed object transforms to itself")
+	return out
 }
 
 // TestTransformKeepsWhatIsRead: the view of a cached Milvus or MilvusUpgrade
@@ -75,12 +82,11 @@ func TestTransformKeepsWhatIsRead(t *testing.T) {
 		"no metadata": {"apiVersion": "milvus.io/v1beta1", "kind": "Milvus", "spec": map[string]any{"mode": "standalone"}},
 	} {
 		t.Run("Milvus "+name, func(t *testing.T) {
-			var want, got milvus.Milvus
+			var want milvus.Milvus
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &want))
-			u := transformed(t, TransformMilvus, obj)
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &got))
+			got := transformed(t, obj)
 			want.ObjectMeta = cachedMeta(want.ObjectMeta, true)
-			assert.Equal(t, want, got)
+			assert.Equal(t, &want, got)
 		})
 	}
 
@@ -93,17 +99,11 @@ func TestTransformKeepsWhatIsRead(t *testing.T) {
 	up["managedFields"] = []any{map[string]any{"manager": "m", "operation": "Update"}}
 	upgrade["status"] = map[string]any{"state": "Succeeded", "sourceImage": "milvusdb/milvus:v2.1.4", "conditions": []any{map[string]any{"type": "Done"}}}
 	t.Run("MilvusUpgrade", func(t *testing.T) {
-		var want, got milvus.MilvusUpgrade
+		var want milvus.MilvusUpgrade
 		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(upgrade, &want))
-		u := transformed(t, TransformMilvusUpgrade, upgrade)
-		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &got))
+		got := transformed(t, upgrade)
 		want.ObjectMeta = cachedMeta(want.ObjectMeta, false)
-		assert.Equal(t, want, got)
-		// What the controller reads of it, generically.
-		state, _, _ := unstructured.NestedString(u.Object, "status", "state")
-		assert.Equal(t, "Succeeded", state)
-		assert.Equal(t, map[string]string{migration.LabelManagedBy: migration.ManagedBy}, u.GetLabels())
-		assert.Len(t, u.GetOwnerReferences(), 1)
+		assert.Equal(t, &want, got)
 	})
 
 	t.Run("tombstones pass", func(t *testing.T) {
@@ -114,6 +114,35 @@ func TestTransformKeepsWhatIsRead(t *testing.T) {
 			assert.Equal(t, tomb, out)
 		}
 	})
+
+	t.Run("another kind", func(t *testing.T) {
+		_, err := Cached([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`))
+		assert.ErrorContains(t, err, "ConfigMap")
+	})
+}
+
+// TestCacheShares: ten thousand Milvus hold one copy of what they have in
+// common (the namespace, the API version, the image), and none of the
+// object's own (its name).
+func TestCacheShares(t *testing.T) {
+	a := transformed(t, webhooktest.StoredMilvus("tenant-a", "one", "milvusdb/milvus:v2.4.22", 3)).(*milvus.Milvus)
+	b := transformed(t, webhooktest.StoredMilvus("tenant-a", "two", "milvusdb/milvus:v2.4.22", 3)).(*milvus.Milvus)
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	assert.True(t, same(a.Namespace, b.Namespace), "namespace")
+	assert.True(t, same(a.APIVersion, b.APIVersion), "apiVersion")
+	assert.True(t, same(a.Spec.Components.Image, b.Spec.Components.Image), "image")
+	assert.True(t, same(a.Status.CurrentVersion, b.Status.CurrentVersion), "status.currentVersion")
+	assert.False(t, same(a.Name, b.Name), "the names differ")
+	require.NotNil(t, a.Spec.Components.Proxy)
+	assert.Same(t, a.Spec.Components.Proxy, b.Spec.Components.Proxy, "equal component blocks")
+
+	upgrade := func(name string) *milvus.MilvusUpgrade {
+		u := webhooktest.MilvusUpgrade("tenant-a", name, "search")
+		u["metadata"].(map[string]any)["labels"] = map[string]any{migration.LabelManagedBy: migration.ManagedBy}
+		return transformed(t, u).(*milvus.MilvusUpgrade)
+	}
+	x, y := upgrade("x"), upgrade("y")
+	assert.Equal(t, reflect.ValueOf(x.Labels).Pointer(), reflect.ValueOf(y.Labels).Pointer(), "equal labels")
 }
 
 // TestTransformShrinks: what the cache keeps of a production Milvus.
@@ -121,8 +150,7 @@ func TestTransformShrinks(t *testing.T) {
 	stored := webhooktest.StoredMilvus("tenant-a", "search", "milvusdb/milvus:v2.4.22", 3)
 	before, err := json.Marshal(stored)
 	require.NoError(t, err)
-	u := transformed(t, TransformMilvus, stored)
-	after, err := json.Marshal(u.Object)
+	after, err := json.Marshal(transformed(t, stored))
 	require.NoError(t, err)
 	t.Logf("%d bytes of JSON stored, %d cached: %s", len(before), len(after), after)
 	assert.Less(t, len(after), len(before)/10)

@@ -41,15 +41,14 @@ func TestCacheLookup(t *testing.T) {
 	// With the index, as the webhook's cache has it, and without, as the
 	// controller's tests read a plain client: the same answers.
 	for name, c := range map[string]client.Client{
-		"indexed": fake.NewClientBuilder().WithObjects(objects...).
-			WithIndex(newUnstructured(milvus.MilvusUpgradeKind), UpgradeTargetField, UpgradeTarget).Build(),
-		"not indexed": fake.NewClientBuilder().WithObjects(objects...).Build(),
+		"indexed": fake.NewClientBuilder().WithScheme(cacheScheme).WithObjects(objects...).
+			WithIndex(&milvus.MilvusUpgrade{}, UpgradeTargetField, UpgradeTarget).Build(),
+		"not indexed": fake.NewClientBuilder().WithScheme(cacheScheme).WithObjects(objects...).Build(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := CacheLookup{Reader: c}
 			ctx := context.Background()
-			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(milvus.MilvusUpgradeListKind)
+			list := &milvus.MilvusUpgradeList{}
 			indexErr := c.List(ctx, list, client.MatchingFields{UpgradeTargetField: "default/my-release"})
 			assert.Equal(t, name == "indexed", indexErr == nil, "the index answers (%v)", indexErr)
 
@@ -80,15 +79,13 @@ func TestCacheLookup(t *testing.T) {
 }
 
 func TestUpgradeTarget(t *testing.T) {
-	up := func(spec map[string]any) client.Object {
-		return &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "milvus.io/v1beta1", "kind": "MilvusUpgrade",
-			"metadata": map[string]any{"name": "u", "namespace": "tenant-a"}, "spec": spec,
-		}}
+	up := func(ref milvus.ObjectReference) client.Object {
+		u := &milvus.MilvusUpgrade{Spec: milvus.MilvusUpgradeSpec{Milvus: ref}}
+		u.Namespace, u.Name = "tenant-a", "u"
+		return u
 	}
-	assert.Equal(t, []string{"tenant-a/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db"}})))
-	assert.Equal(t, []string{"tenant-a/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db", "namespace": ""}})))
-	assert.Equal(t, []string{"tenant-b/db"}, UpgradeTarget(up(map[string]any{"milvus": map[string]any{"name": "db", "namespace": "tenant-b"}})))
-	assert.Empty(t, UpgradeTarget(up(map[string]any{"milvus": map[string]any{}})))
-	assert.Empty(t, UpgradeTarget(up(nil)))
+	assert.Equal(t, []string{"tenant-a/db"}, UpgradeTarget(up(milvus.ObjectReference{Name: "db"})))
+	assert.Equal(t, []string{"tenant-b/db"}, UpgradeTarget(up(milvus.ObjectReference{Name: "db", Namespace: "tenant-b"})))
+	assert.Empty(t, UpgradeTarget(up(milvus.ObjectReference{})))
+	assert.Empty(t, UpgradeTarget(&milvus.Milvus{}), "not a MilvusUpgrade")
 }

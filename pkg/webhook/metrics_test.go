@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -96,14 +95,12 @@ func TestHandOffsAreCounted(t *testing.T) {
 // milvus_admission_milvuses counts, from the cache, the Milvus held, staged
 // or with a failed migration; an unreadable cache reports nothing.
 func TestMilvusStates(t *testing.T) {
-	milvusWith := func(name string, annotations map[string]string) *unstructured.Unstructured {
-		u := newUnstructured(milvus.MilvusKind)
-		u.SetNamespace("default")
-		u.SetName(name)
-		u.SetAnnotations(annotations)
-		return u
+	milvusWith := func(name string, annotations map[string]string) *milvus.Milvus {
+		m := &milvus.Milvus{}
+		m.Namespace, m.Name, m.Annotations = "default", name, annotations
+		return m
 	}
-	reader := fake.NewClientBuilder().WithObjects(
+	reader := fake.NewClientBuilder().WithScheme(cacheScheme).WithObjects(
 		milvusWith("held", map[string]string{migration.AnnotationPlannedUpgrade: "held-migrate-v2-2-16"}),
 		milvusWith("failed", map[string]string{migration.AnnotationPlannedUpgrade: "failed-migrate-v2-2-16", migration.AnnotationMigrationFailed: "failed-migrate-v2-2-16 RollbackedSucceeded"}),
 		milvusWith("staged", map[string]string{migration.AnnotationStagedAt: "v2.5.16"}),
