@@ -22,7 +22,7 @@ func TestDeepCopy(t *testing.T) {
 			f.Fill(obj)
 			cp := obj.DeepCopyObject()
 			require.Equal(t, obj, cp, "seed %d", start+i)
-			assert.Empty(t, shared(reflect.ValueOf(obj), reflect.ValueOf(cp), fmt.Sprintf("%T", obj)), "seed %d", start+i)
+			assert.Empty(t, sharedRefs(reflect.ValueOf(obj), reflect.ValueOf(cp), fmt.Sprintf("%T", obj)), "seed %d", start+i)
 		}
 	}
 	var nilMilvus *Milvus
@@ -31,9 +31,9 @@ func TestDeepCopy(t *testing.T) {
 	assert.Nil(t, nilUpgrade.DeepCopy())
 }
 
-// shared lists the paths at which a and b, equal values, hold the same
+// sharedRefs lists the paths at which a and b, equal values, hold the same
 // pointer, map or slice.
-func shared(a, b reflect.Value, path string) []string {
+func sharedRefs(a, b reflect.Value, path string) []string {
 	var out []string
 	switch a.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Slice:
@@ -46,21 +46,21 @@ func shared(a, b reflect.Value, path string) []string {
 	}
 	switch a.Kind() {
 	case reflect.Pointer:
-		out = append(out, shared(a.Elem(), b.Elem(), path)...)
+		out = append(out, sharedRefs(a.Elem(), b.Elem(), path)...)
 	case reflect.Struct:
 		for i := range a.NumField() {
 			if !a.Type().Field(i).IsExported() {
 				continue // time.Time's location: copies share it by design
 			}
-			out = append(out, shared(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name)...)
+			out = append(out, sharedRefs(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name)...)
 		}
 	case reflect.Slice:
 		for i := range a.Len() {
-			out = append(out, shared(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
+			out = append(out, sharedRefs(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
 		}
 	case reflect.Map:
 		for _, k := range a.MapKeys() {
-			out = append(out, shared(a.MapIndex(k), b.MapIndex(k), fmt.Sprintf("%s[%v]", path, k))...)
+			out = append(out, sharedRefs(a.MapIndex(k), b.MapIndex(k), fmt.Sprintf("%s[%v]", path, k))...)
 		}
 	}
 	return out
