@@ -102,25 +102,25 @@ type NamedComponent struct {
 }
 
 // Named lists the component blocks in a fixed order, each with its JSON name;
-// absent ones have a nil Component.
-func (c *Components) Named() []NamedComponent {
-	slots := c.slots()
-	out := make([]NamedComponent, len(slots))
-	for i, s := range slots {
+// absent ones have a nil Component. An array, not a slice: rules call it on
+// every request, and an array stays off the heap.
+func (c *Components) Named() (out [componentCount]NamedComponent) {
+	for i, s := range c.slots() {
 		out[i] = NamedComponent{s.name, *s.block}
 	}
 	return out
 }
 
 // Slots are the component block fields in Named's order, to set them.
-func (c *Components) Slots() []**Component {
-	slots := c.slots()
-	out := make([]**Component, len(slots))
-	for i, s := range slots {
+func (c *Components) Slots() (out [componentCount]**Component) {
+	for i, s := range c.slots() {
 		out[i] = s.block
 	}
 	return out
 }
+
+// componentCount is the number of component blocks.
+const componentCount = 12
 
 // componentSlot is a component block's field, by its JSON name.
 type componentSlot struct {
@@ -129,8 +129,8 @@ type componentSlot struct {
 }
 
 // slots are the component block fields in Named's order.
-func (c *Components) slots() [12]componentSlot {
-	return [12]componentSlot{
+func (c *Components) slots() [componentCount]componentSlot {
+	return [componentCount]componentSlot{
 		{"proxy", &c.Proxy}, {"queryNode", &c.QueryNode}, {"dataNode", &c.DataNode},
 		{"indexNode", &c.IndexNode}, {"streamingNode", &c.StreamingNode}, {"mixCoord", &c.MixCoord},
 		{"rootCoord", &c.RootCoord}, {"dataCoord", &c.DataCoord}, {"queryCoord", &c.QueryCoord},
