@@ -42,6 +42,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/milvus-admission/milvus-admission/internal/cluster"
 	"github.com/milvus-admission/milvus-admission/pkg/policy"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook"
 	"github.com/milvus-admission/milvus-admission/pkg/webhook/webhooktest"
@@ -72,6 +73,27 @@ func main() {
 	if o.rounds < 1 || o.rounds > 51 || o.duration < time.Second || o.duration > time.Minute || o.connections < 1 || o.connections > 256 {
 		fmt.Fprintln(os.Stderr, "bench: -rounds must be in 1..51, -duration in [1s, 1m] (whole seconds), -connections in 1..256")
 		os.Exit(2)
+	}
+	// The server runs with the Go runtime settings of the shipped Deployment
+	// (GOGC, GOMEMLIMIT), which the runtime reads at start: start again
+	// with them when they are not set.
+	if env, err := cluster.ShippedEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	} else if !hasEnv(env) {
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		var exit *exec.ExitError
+		if err := cmd.Run(); errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	} else {
+		fmt.Printf("server process environment as shipped: %s\n", strings.Join(env, " "))
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -293,4 +315,15 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// hasEnv reports whether every NAME=value of env is set so.
+func hasEnv(env []string) bool {
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if os.Getenv(name) != value {
+			return false
+		}
+	}
+	return true
 }

@@ -11,7 +11,7 @@
 //     with the fleet;
 //   - the latency of replicas-only updates, which the configurations'
 //     matchConditions keep away from the webhook, with and without the
-//     webhook configurations registered;
+//     webhook configurations registered, in alternating rounds;
 //   - the RSS of a second webhook process started with the fleet in place
 //     (its initial list), once ready and once settled.
 //
@@ -189,19 +189,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	// Replicas-only updates, with the webhook configurations and without.
-	withHooks, err := replicaUpdates(ctx, cl, probes)
-	if err != nil {
-		return err
-	}
-	restore, err := unregister(ctx, cl)
-	if err != nil {
-		return err
-	}
-	withoutHooks, err := replicaUpdates(ctx, cl, probes)
-	if rerr := restore(ctx); err == nil {
-		err = rerr
-	}
+	// Replicas-only updates, with the webhook configurations and without,
+	// in alternating rounds: the API server and etcd drift over minutes
+	// (compaction, their own GC), which back-to-back phases would put on
+	// one side.
+	withHooks, withoutHooks, err := replicaRounds(ctx, cl, probes)
 	if err != nil {
 		return err
 	}
@@ -405,9 +397,46 @@ func imageUpgrades(ctx context.Context, cl client.Client, probes []types.Namespa
 }
 
 // replicaUpdates changes the queryNode replicas of each probe ten times.
-func replicaUpdates(ctx context.Context, cl client.Client, probes []types.NamespacedName) ([]time.Duration, error) {
+// replicaRounds runs replicaUpdates in replicaRoundCount rounds of each,
+// with the webhook configurations and without, alternating which comes
+// first, and returns the latencies of each side.
+func replicaRounds(ctx context.Context, cl client.Client, probes []types.NamespacedName) (with, without []time.Duration, err error) {
+	for round := range replicaRoundCount {
+		for i := range 2 {
+			registered := (round+i)%2 == 0
+			var restore func(context.Context) error
+			if !registered {
+				if restore, err = unregister(ctx, cl); err != nil {
+					return nil, nil, err
+				}
+			}
+			// The API server's configuration informers follow in
+			// milliseconds; a second makes sure.
+			time.Sleep(time.Second)
+			lat, err := replicaUpdates(ctx, cl, probes, replicaPasses)
+			if restore != nil {
+				err = errors.Join(err, restore(ctx))
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if registered {
+				with = append(with, lat...)
+			} else {
+				without = append(without, lat...)
+			}
+		}
+	}
+	return with, without, nil
+}
+
+// replicaRoundCount rounds of replicaPasses passes over the probes: 480
+// replicas-only updates on each side with the default 40 probes.
+const replicaRoundCount, replicaPasses = 4, 3
+
+func replicaUpdates(ctx context.Context, cl client.Client, probes []types.NamespacedName, passes int) ([]time.Duration, error) {
 	var lat []time.Duration
-	for n := range 10 {
+	for n := range passes {
 		for _, p := range probes {
 			d, err := patchMilvus(ctx, cl, p, fmt.Sprintf(`{"spec":{"components":{"queryNode":{"replicas":%d}}}}`, 1+n%3))
 			if err != nil {
@@ -568,7 +597,11 @@ func restartedRSS(ctx context.Context, c *cluster.Cluster, bin string) (restartR
 	}
 	defer log.Close()
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	shipped, err := cluster.ShippedEnv() // as the harness runs the first
+	if err != nil {
+		return restartReading{}, err
+	}
+	cmd.Env = append(append(os.Environ(), shipped...), "GODEBUG=gctrace=1")
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return restartReading{}, err

@@ -345,6 +345,11 @@ var errPortTaken = errors.New("a port picked for the webhook was taken before it
 // running.
 func startWebhookOnce(ctx context.Context, bin string, args []string, logPath, readyz string, log io.Writer) (*process, error) {
 	cmd := exec.Command(bin, args...)
+	env, err := processEnv()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = env
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

@@ -115,3 +115,11 @@ func TestStartWebhookProcessDoesNotRetryOtherFailures(t *testing.T) {
 	assert.Contains(t, err.Error(), "loading kubeconfig: no configuration", "the log tail")
 	assert.Len(t, starts, 1)
 }
+
+// The harness runs the webhook with the Deployment's environment.
+func TestShippedEnv(t *testing.T) {
+	env, err := ShippedEnv()
+	require.NoError(t, err)
+	assert.Contains(t, env, "GOMEMLIMIT=200MiB")
+	assert.Contains(t, env, "GOGC=50")
+}

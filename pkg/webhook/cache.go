@@ -37,8 +37,8 @@ import (
 // reads them from the cache, and each Milvus has its own
 // (app.kubernetes.io/instance).
 //
-// Strings that objects have in common (a namespace, an image, a version)
-// are held once (share).
+// What objects have in common (a namespace, an image, a version, a
+// component block, the labels of generated upgrades) is held once (common).
 //
 // A rule or the controller that reads other metadata of a cached object
 // must keep it here; TestTransformKeepsWhatIsRead holds the views equal.
