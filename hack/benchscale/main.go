@@ -104,6 +104,9 @@ type phase struct {
 	gc    gcReading
 	lat   []time.Duration
 	calls map[string]callStats // the API server's calls of our webhooks
+	// handled are the webhook's own handler times, by path
+	// (controller_runtime_webhook_latency_seconds).
+	handled map[string]callStats
 }
 
 func run(ctx context.Context, o options) error {
@@ -111,7 +114,8 @@ func run(ctx context.Context, o options) error {
 	// The webhook inherits the environment: its GC trace (in its log) gives
 	// the live heap behind the RSS.
 	os.Setenv("GODEBUG", "gctrace=1")
-	c, err := cluster.Start(ctx, cluster.Options{})
+	// Its metrics over plain HTTP: the handler's own time per review.
+	c, err := cluster.Start(ctx, cluster.Options{Metrics: true, WebhookArgs: []string{"--metrics-insecure"}})
 	os.Unsetenv("GODEBUG")
 	if err != nil {
 		return err
@@ -128,10 +132,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := newMetricsReader(cfg)
+	metrics, err := newScraper(cfg, strings.TrimSuffix(cfg.Host, "/")+"/metrics")
 	if err != nil {
 		return err
 	}
+	handlerMetrics := &scraper{client: http.DefaultClient, url: "http://" + strings.TrimPrefix(c.MetricsURL, "https://")}
 	fmt.Printf("control plane and webhook (pid %d) up in %s; webhook built from cmd/webhook, shipped configurations registered\n", pid, time.Since(start).Round(time.Second))
 	settle(ctx, pid)
 	idle := phase{mem: rss(pid), gc: lastGC(c.WebhookLog)}
@@ -142,18 +147,26 @@ func run(ctx context.Context, o options) error {
 		settle(ctx, pid)
 		settleCPU(ctx, apiserver)
 		before := phase{mem: rss(pid), gc: lastGC(c.WebhookLog)}
-		calls0, err := metrics.calls(ctx)
+		calls0, err := metrics.sums(ctx, apiserverCalls)
+		if err != nil {
+			return phase{}, phase{}, err
+		}
+		handled0, err := handlerMetrics.sums(ctx, handlerCalls)
 		if err != nil {
 			return phase{}, phase{}, err
 		}
 		if before.lat, err = imageUpgrades(ctx, cl, probes); err != nil {
 			return phase{}, phase{}, err
 		}
-		calls1, err := metrics.calls(ctx)
+		calls1, err := metrics.sums(ctx, apiserverCalls)
 		if err != nil {
 			return phase{}, phase{}, err
 		}
-		before.calls = delta(calls1, calls0)
+		handled1, err := handlerMetrics.sums(ctx, handlerCalls)
+		if err != nil {
+			return phase{}, phase{}, err
+		}
+		before.calls, before.handled = delta(calls1, calls0), delta(handled1, handled0)
 		return before, phase{mem: rss(pid), gc: lastGC(c.WebhookLog)}, nil
 	}
 
@@ -219,11 +232,11 @@ func run(ctx context.Context, o options) error {
 	row := func(name string, p phase) {
 		fmt.Printf("%-36s %10s %10s %10s %10s %10s", name, mib(p.mem.rss), mib(p.mem.anon), mib(p.mem.hwm), p.gc.live, p.gc.goal)
 		if p.lat != nil {
-			fmt.Printf(" %9s %9s %9s", ms(pct(p.lat, 50)), ms(pct(p.lat, 90)), ms(p.meanCall()))
+			fmt.Printf(" %9s %9s %9s %10s", ms(pct(p.lat, 50)), ms(pct(p.lat, 90)), ms(mean(p.calls)), ms(mean(p.handled)))
 		}
 		fmt.Println()
 	}
-	fmt.Printf("%-36s %10s %10s %10s %10s %10s %9s %9s %9s\n", "webhook", "RSS", "anon RSS", "peak RSS", "live heap", "heap goal", "p50", "p90", "in hook")
+	fmt.Printf("%-36s %10s %10s %10s %10s %10s %9s %9s %9s %10s\n", "webhook", "RSS", "anon RSS", "peak RSS", "live heap", "heap goal", "p50", "p90", "in hook", "in handler")
 	row("started, nothing cached", idle)
 	row("empty cache (probes only)", empty)
 	row("  after its updates", afterEmpty)
@@ -237,10 +250,11 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Println("(RSS = VmRSS, anon = RssAnon: the rest is the binary's mapped pages; peak = VmHWM; live heap and goal from the")
 	fmt.Println(" last GC (GODEBUG=gctrace=1); p50/p90: a judged UPDATE as the client sees it; in hook: the API server's mean")
-	fmt.Println(" time per call of our two Milvus webhooks, apiserver_admission_webhook_admission_duration_seconds)")
+	fmt.Println(" time per call of our two Milvus webhooks, apiserver_admission_webhook_admission_duration_seconds; in handler:")
+	fmt.Println(" the webhook's own mean time per review of those two paths, controller_runtime_webhook_latency_seconds)")
 	fmt.Println()
-	fmt.Printf("UPDATE latency with the fleet / empty cache: p50 %.2f×, p90 %.2f×; time in our webhooks per call %.2f×\n",
-		pct(fleet.lat, 50)/pct(empty.lat, 50), pct(fleet.lat, 90)/pct(empty.lat, 90), fleet.meanCall()/empty.meanCall())
+	fmt.Printf("UPDATE latency with the fleet / empty cache: p50 %.2f×, p90 %.2f×; time in our webhooks per call %.2f×, in the handler %.2f×\n",
+		pct(fleet.lat, 50)/pct(empty.lat, 50), pct(fleet.lat, 90)/pct(empty.lat, 90), mean(fleet.calls)/mean(empty.calls), mean(fleet.handled)/mean(empty.handled))
 	fmt.Printf("RSS per 1,000 Milvus (with %d MilvusUpgrades): %s settled, %s after the updates, %s in a new replica\n", o.upgrades*1000/o.milvuses,
 		perThousand(fleet.mem.rss, empty.mem.rss, o.milvuses), perThousand(afterFleet.mem.rss, afterEmpty.mem.rss, o.milvuses),
 		perThousand(restart.settled.rss, empty.mem.rss, o.milvuses))
@@ -692,9 +706,10 @@ type callStats struct {
 	count float64
 }
 
-func (p phase) meanCall() float64 {
+// mean is the mean time in ms over all of calls.
+func mean(calls map[string]callStats) float64 {
 	var sum, count float64
-	for _, c := range p.calls {
+	for _, c := range calls {
 		sum, count = sum+c.sum, count+c.count
 	}
 	if count == 0 {
@@ -712,24 +727,63 @@ func delta(after, before map[string]callStats) map[string]callStats {
 	return out
 }
 
-// metricsReader reads the API server's /metrics.
-type metricsReader struct {
+// scraper reads a Prometheus endpoint.
+type scraper struct {
 	client *http.Client
 	url    string
 }
 
-func newMetricsReader(cfg *rest.Config) (*metricsReader, error) {
+// newScraper reads url with cfg's credentials.
+func newScraper(cfg *rest.Config, url string) (*scraper, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &metricsReader{client: hc, url: strings.TrimSuffix(cfg.Host, "/") + "/metrics"}, nil
+	return &scraper{client: hc, url: url}, nil
 }
 
-var callLine = regexp.MustCompile(`^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$`)
+// histogram picks the series of one histogram: name is its metric, keep
+// names a series by its labels, "" to leave it out.
+type histogram struct {
+	line *regexp.Regexp // <name>_(sum|count){labels} value
+	keep func(labels string) string
+}
 
-// calls are the sums and counts of the Milvus UPDATE calls of our webhooks.
-func (m *metricsReader) calls(ctx context.Context) (map[string]callStats, error) {
+// apiserverCalls are the API server's calls of our two Milvus webhooks on
+// UPDATE, by webhook name.
+var apiserverCalls = histogram{
+	line: regexp.MustCompile(`^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$`),
+	keep: func(labels string) string {
+		if !strings.Contains(labels, `.milvus.milvus-admission.io"`) || !strings.Contains(labels, `operation="UPDATE"`) {
+			return ""
+		}
+		return label(labels, "name")
+	},
+}
+
+// handlerCalls are the webhook's own reviews on its two Milvus paths.
+var handlerCalls = histogram{
+	line: regexp.MustCompile(`^controller_runtime_webhook_latency_seconds_(sum|count)\{([^}]*)\} (\S+)$`),
+	keep: func(labels string) string {
+		if path := label(labels, "webhook"); strings.HasSuffix(path, "-milvus-io-v1beta1-milvus") {
+			return path
+		}
+		return ""
+	},
+}
+
+// label is the value of name in a Prometheus label set, "" if absent.
+func label(labels, name string) string {
+	_, v, ok := strings.Cut(labels, name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, `"`)
+	return v
+}
+
+// sums reads the sums and counts of h's series.
+func (m *scraper) sums(ctx context.Context, h histogram) (map[string]callStats, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
 	if err != nil {
 		return nil, err
@@ -743,15 +797,20 @@ func (m *metricsReader) calls(ctx context.Context) (map[string]callStats, error)
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", m.url, resp.Status)
+	}
 	out := map[string]callStats{}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		g := callLine.FindStringSubmatch(line)
-		if g == nil || !strings.Contains(g[2], `.milvus.milvus-admission.io"`) || !strings.Contains(g[2], `operation="UPDATE"`) {
+		g := h.line.FindStringSubmatch(line)
+		if g == nil {
+			continue
+		}
+		name := h.keep(g[2])
+		if name == "" {
 			continue
 		}
 		v, _ := strconv.ParseFloat(g[3], 64)
-		name := g[2][strings.Index(g[2], `name="`)+6:]
-		name = name[:strings.IndexByte(name, '"')]
 		c := out[name]
 		if g[1] == "sum" {
 			c.sum += v
