@@ -61,7 +61,7 @@ bench: ## Benchmarks (not tests): decision per rule and handlers (ns/op, allocs/
 	go run ./hack/bench $(BENCH_ARGS)
 
 .PHONY: bench-scale
-bench-scale: kube-binaries ## 10,000 Milvus and 2,500 MilvusUpgrades on a real API server: webhook RSS, UPDATE p50/p90 (~12 min).
+bench-scale: kube-binaries ## 10,000 Milvus and 2,500 MilvusUpgrades on a real API server: webhook RSS, UPDATE p50/p90 (~10 min).
 	go run ./hack/benchscale $(BENCH_ARGS)
 
 FUZZTIME ?= 60s
