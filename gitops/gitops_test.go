@@ -139,17 +139,11 @@ func object(t *testing.T, validator crdvalidation.SchemaValidator, obj map[strin
 	return u
 }
 
+// set sets the field at path of a test object, making the maps on the way.
 func set(obj map[string]any, value any, path ...string) {
-	m := obj
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[p] = next
-		}
-		m = next
+	if err := unstructured.SetNestedField(obj, value, path...); err != nil {
+		panic(err) // a test's own object: its fixture is wrong
 	}
-	m[path[len(path)-1]] = value
 }
 
 const (

@@ -10,6 +10,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/milvus-admission/milvus-admission/internal/matchconditions"
@@ -41,16 +42,9 @@ func edited(edit func(obj map[string]any)) map[string]any {
 
 func set(path []string, value any) func(map[string]any) {
 	return func(obj map[string]any) {
-		m := obj
-		for _, k := range path[:len(path)-1] {
-			next, ok := m[k].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				m[k] = next
-			}
-			m = next
+		if err := unstructured.SetNestedField(obj, value, path...); err != nil {
+			panic(err) // a test's own object: its fixture is wrong
 		}
-		m[path[len(path)-1]] = value
 	}
 }
 

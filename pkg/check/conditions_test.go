@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -41,19 +42,10 @@ func shippedWebhooks(t *testing.T) map[string]admissionregistrationv1.Validating
 
 func edit(obj map[string]any, value any, path ...string) map[string]any {
 	out := runtime.DeepCopyJSON(obj)
-	m := out
-	for _, k := range path[:len(path)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
 	if value == nil {
-		delete(m, path[len(path)-1])
-	} else {
-		m[path[len(path)-1]] = value
+		unstructured.RemoveNestedField(out, path...)
+	} else if err := unstructured.SetNestedField(out, value, path...); err != nil {
+		panic(err) // a test's own object: its fixture is wrong
 	}
 	return out
 }
