@@ -111,3 +111,27 @@ func Eventually(ctx context.Context, t *testing.T, timeout time.Duration, what s
 		t.Fatal(msg)
 	}
 }
+
+// TenantUser is the tenant of TenantRBAC, for kubectl --as.
+const TenantUser = "alice"
+
+// TenantRBAC is a Role and RoleBinding that let TenantUser do anything with
+// milvuses in namespace and nothing with milvusupgrades: a tenant as a
+// platform team grants one, for whom the MilvusUpgrade that migrates their
+// database is the controller's to create.
+func TenantRBAC(namespace string) []byte {
+	return fmt.Appendf(nil, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: milvus-owner, namespace: %[1]s}
+rules:
+  - apiGroups: ["milvus.io"]
+    resources: ["milvuses"]
+    verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: %[2]s-milvus-owner, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: milvus-owner}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
+`, namespace, TenantUser)
+}

@@ -212,20 +212,7 @@ func TestStage(t *testing.T) {
 	// stage annotations are not theirs to set.
 	t.Run("a namespaced tenant", func(t *testing.T) {
 		ns := e2etest.NewNamespace(t, s.c, func() { t.Log("webhook log:\n" + s.c.LogTail(30)) })
-		s.kubectl(t, fmt.Appendf(nil, `apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: milvus-owner, namespace: %[1]s}
-rules:
-  - apiGroups: ["milvus.io"]
-    resources: ["milvuses"]
-    verbs: ["*"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: alice-milvus-owner, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: milvus-owner}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
-`, ns), "apply", "-f", "-")
+		s.kubectl(t, e2etest.TenantRBAC(ns), "apply", "-f", "-")
 		m := milvusManifest{name: "my-release", image: repo + "v2.5.4", cluster: true}
 		s.kubectl(t, m.yaml(), "-n", ns, "apply", "-f", "-", "--as", "alice")
 		s.report(t, ns, repo+"v2.5.4", "Healthy")

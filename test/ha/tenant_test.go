@@ -10,35 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// tenantRBAC lets alice do anything with milvuses in tenant-a and nothing
-// with milvusupgrades: the MilvusUpgrade that stops and migrates her
-// database is the controller's to create, from a plan it makes itself.
-const tenantRBAC = `apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: milvus-owner
-  namespace: tenant-a
-rules:
-  - apiGroups: ["milvus.io"]
-    resources: ["milvuses"]
-    verbs: ["*"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: alice-milvus-owner
-  namespace: tenant-a
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: milvus-owner
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: User
-    name: alice
-`
+	"github.com/milvus-admission/milvus-admission/internal/e2etest"
+)
 
 // A tenant who may write milvuses but not milvusupgrades cannot make the
 // controller create a MilvusUpgrade of her choosing with its rights: her
@@ -50,7 +24,7 @@ func TestTenantCannotBorrowTheController(t *testing.T) {
 	const ns = "tenant-a"
 	kubectl(t, nil, "create", "namespace", ns)
 	t.Cleanup(func() { _, _, _ = env.Kubectl(context.Background(), nil, "delete", "namespace", ns, "--wait=false") })
-	kubectl(t, []byte(tenantRBAC), "apply", "-f", "-")
+	kubectl(t, e2etest.TenantRBAC(ns), "apply", "-f", "-")
 	alice := func(args ...string) []string { return append(append([]string{"-n", ns}, args...), "--as=alice") }
 
 	eventually(t, waitTimeout, "alice's Role is in force", func() error {
