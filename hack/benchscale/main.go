@@ -111,12 +111,10 @@ type phase struct {
 
 func run(ctx context.Context, o options) error {
 	start := time.Now()
-	// The webhook inherits the environment: its GC trace (in its log) gives
-	// the live heap behind the RSS.
-	os.Setenv("GODEBUG", "gctrace=1")
-	// Its metrics over plain HTTP: the handler's own time per review.
-	c, err := cluster.Start(ctx, cluster.Options{Metrics: true, WebhookArgs: []string{"--metrics-insecure"}})
-	os.Unsetenv("GODEBUG")
+	// The webhook's GC trace (in its log) gives the live heap behind the
+	// RSS; its metrics over plain HTTP, the handler's own time per review.
+	c, err := cluster.Start(ctx, cluster.Options{Metrics: true, WebhookArgs: []string{"--metrics-insecure"},
+		WebhookEnv: []string{"GODEBUG=gctrace=1"}})
 	if err != nil {
 		return err
 	}
@@ -611,11 +609,10 @@ func restartedRSS(ctx context.Context, c *cluster.Cluster, bin string) (restartR
 	}
 	defer log.Close()
 	cmd.Stdout, cmd.Stderr = log, log
-	shipped, err := cluster.ShippedEnv() // as the harness runs the first
-	if err != nil {
+	// As the harness runs the first.
+	if cmd.Env, err = cluster.ProcessEnv("GODEBUG=gctrace=1"); err != nil {
 		return restartReading{}, err
 	}
-	cmd.Env = append(append(os.Environ(), shipped...), "GODEBUG=gctrace=1")
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return restartReading{}, err

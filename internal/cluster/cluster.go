@@ -47,6 +47,10 @@ type Options struct {
 	// WebhookArgs are extra flags for the webhook process, e.g.
 	// --policy FILE.
 	WebhookArgs []string
+	// WebhookEnv is extra NAME=value environment for the webhook process
+	// (only: not for the build, nor for etcd or kube-apiserver), on top of
+	// the harness's own and the shipped one (ShippedEnv).
+	WebhookEnv []string
 	// Metrics serves the webhook's metrics endpoint on a free port of
 	// 127.0.0.1 (Cluster.MetricsURL), as it ships: HTTPS behind
 	// TokenReview and SubjectAccessReview, which the webhook asks the API
@@ -83,10 +87,11 @@ type Cluster struct {
 	// certificate and key for webhooks (set with ClientCAFile).
 	WebhookClientCert, WebhookClientKey string
 
-	kubeBin string
-	env     *envtest.Environment
-	ca      *testCA  // signs the webhook's serving certificate (Start, StartHA)
-	webhook *process // the webhook StartWebhookProcess started
+	kubeBin    string
+	env        *envtest.Environment
+	webhookEnv []string // Options.WebhookEnv
+	ca         *testCA  // signs the webhook's serving certificate (Start, StartHA)
+	webhook    *process // the webhook StartWebhookProcess started
 }
 
 // RepoRoot is the repository root (where go.mod is).
@@ -126,6 +131,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
+	c.webhookEnv = o.WebhookEnv
 	// The webhook runs as a user would run it, with its own kubeconfig,
 	// certificate directory and flags.
 	metricsAddr, metricsErr := "0", error(nil)
@@ -271,7 +277,7 @@ const webhookStartAttempts = 5
 // webhook then exits with "address already in use" and is started again on
 // new ports. Stop ends it.
 func (c *Cluster) StartWebhookProcess(ctx context.Context, bin string, args func(port, probePort int) []string, log io.Writer) (int, error) {
-	p, port, _, err := startProcess(ctx, bin, args, c.WebhookLog, log)
+	p, port, _, err := startProcess(ctx, bin, args, c.webhookEnv, c.WebhookLog, log)
 	if err != nil {
 		return 0, err
 	}
@@ -316,7 +322,7 @@ func (p *process) stop(sig os.Signal, grace time.Duration) bool {
 
 // startProcess is StartWebhookProcess for any log file; it also returns the
 // probe port.
-func startProcess(ctx context.Context, bin string, args func(port, probePort int) []string, logPath string, log io.Writer) (p *process, port, probePort int, err error) {
+func startProcess(ctx context.Context, bin string, args func(port, probePort int) []string, env []string, logPath string, log io.Writer) (p *process, port, probePort int, err error) {
 	for attempt := 1; ; attempt++ {
 		if port, err = FreePort(); err != nil {
 			return nil, 0, 0, err
@@ -324,7 +330,7 @@ func startProcess(ctx context.Context, bin string, args func(port, probePort int
 		if probePort, err = FreePort(); err != nil {
 			return nil, 0, 0, err
 		}
-		p, err = startWebhookOnce(ctx, bin, args(port, probePort), logPath, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
+		p, err = startWebhookOnce(ctx, bin, args(port, probePort), env, logPath, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), log)
 		if err == nil {
 			return p, port, probePort, nil
 		}
@@ -343,9 +349,9 @@ var errPortTaken = errors.New("a port picked for the webhook was taken before it
 
 // startWebhookOnce is one attempt of startProcess. On error nothing is left
 // running.
-func startWebhookOnce(ctx context.Context, bin string, args []string, logPath, readyz string, log io.Writer) (*process, error) {
+func startWebhookOnce(ctx context.Context, bin string, args, extraEnv []string, logPath, readyz string, log io.Writer) (*process, error) {
 	cmd := exec.Command(bin, args...)
-	env, err := processEnv()
+	env, err := ProcessEnv(extraEnv...)
 	if err != nil {
 		return nil, err
 	}

@@ -52,12 +52,12 @@ func readShippedEnv() ([]string, error) {
 	return nil, fmt.Errorf("%s has no container named webhook", path)
 }
 
-// processEnv is the environment of a webhook process: the harness's own
-// with the shipped one on top.
-func processEnv() ([]string, error) {
+// ProcessEnv is the environment of a webhook process: the harness's own
+// with the shipped one on top, then extra.
+func ProcessEnv(extra ...string) ([]string, error) {
 	shipped, err := ShippedEnv()
 	if err != nil {
 		return nil, err
 	}
-	return append(os.Environ(), shipped...), nil
+	return append(append(os.Environ(), shipped...), extra...), nil
 }

@@ -168,7 +168,7 @@ func (h *HA) StartReplica(ctx context.Context, i int) error {
 		return append(append([]string{}, h.args...),
 			"--port", fmt.Sprint(port),
 			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort))
-	}, logPath, h.log)
+	}, nil, logPath, h.log)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", i, err)
 	}

@@ -216,19 +216,23 @@ func shareAll(fields ...*string) {
 	}
 }
 
-// cacheScheme decodes objects as the manager's client does for the cache.
+// cacheScheme knows the views, as the manager's scheme does.
 var cacheScheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(milvus.AddToScheme(s))
 	return s
 }()
 
+// cacheDecoder decodes objects into the views as the manager's client does
+// for the cache; built once, as check decodes its base objects many times.
+var cacheDecoder = serializer.NewCodecFactory(cacheScheme).UniversalDeserializer()
+
 // Cached is the view the informer cache holds of an object whose JSON is
 // data, as the API server returns it (a Milvus or a MilvusUpgrade): decoded
 // as client-go decodes it, then transformed. The check command reads its
 // base through it, so that it sees what the webhook would see.
 func Cached(data []byte) (client.Object, error) {
-	obj, gvk, err := serializer.NewCodecFactory(cacheScheme).UniversalDeserializer().Decode(data, nil, nil)
+	obj, gvk, err := cacheDecoder.Decode(data, nil, nil)
 	if err != nil {
 		return nil, err
 	}
