@@ -26,7 +26,11 @@ type Image struct {
 
 // ParseImage splits an image reference into repository, tag and digest. It
 // understands registries with ports (which the operator's own parser does not).
-func ParseImage(ref string) (Image, error) {
+func ParseImage(ref string) (Image, error) { return images.get(ref, parseImage) }
+
+var images = newMemo[Image]()
+
+func parseImage(ref string) (Image, error) {
 	if ref == "" {
 		return Image{}, fmt.Errorf("empty image reference")
 	}

@@ -40,7 +40,11 @@ type Version struct {
 
 // ParseVersion parses a version string or image tag. A tag that names no
 // version (latest, master-…) returns an error wrapping ErrUnverifiable.
-func ParseVersion(s string) (Version, error) {
+func ParseVersion(s string) (Version, error) { return versions.get(s, parseVersion) }
+
+var versions = newMemo[Version]()
+
+func parseVersion(s string) (Version, error) {
 	if s == "" {
 		return Version{}, errors.New("empty version")
 	}
