@@ -66,10 +66,10 @@ bench-scale: kube-binaries ## 10,000 Milvus and 2,500 MilvusUpgrades on a real A
 
 FUZZTIME ?= 60s
 # package:target pairs; go test fuzzes one target of one package at a time.
-FUZZ_TARGETS := pkg/milvus:FuzzParse pkg/policy:FuzzParse pkg/migration:FuzzIntent pkg/webhook:FuzzHandlers pkg/webhook:FuzzDecodeMilvus pkg/check:FuzzCheck
+FUZZ_TARGETS := pkg/milvus:FuzzParse pkg/policy:FuzzParse pkg/migration:FuzzIntent pkg/webhook:FuzzHandlers pkg/webhook:FuzzDecodeMilvus pkg/webhook:FuzzReviewReader pkg/check:FuzzCheck
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME (60s) each: parsing, policy, intent, the four handlers, the Milvus decoder, check on arbitrary manifests.
+fuzz: ## Run every fuzz target for FUZZTIME (60s) each: parsing, policy, intent, the four handlers, the Milvus decoder, the review reader, check on arbitrary manifests.
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "== $${t%%:*} $${t##*:}"; \
 	  go test ./$${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME); \

@@ -199,7 +199,8 @@ func (*Server) NeedLeaderElection() bool { return false }
 func (s *Server) WebhookMux() *http.ServeMux { return s.mux }
 
 // Register serves hook at path behind the body limit and the concurrency
-// bounds. An *admission.Webhook also gets controller-runtime's
+// bounds. An *admission.Webhook is served through the project's review
+// reader (review.go) and gets controller-runtime's
 // controller_runtime_webhook_* metrics, as DefaultServer gives it; they see
 // a request once it has a slot, so neither 413s nor waiting show there. It
 // panics on a duplicate path.
@@ -211,10 +212,7 @@ func (s *Server) Register(path string, hook http.Handler) {
 	}
 	s.paths[path] = true
 	if wh, ok := hook.(*admission.Webhook); ok {
-		// Only errs on options we do not pass.
-		if h, err := admission.StandaloneWebhook(wh, admission.StandaloneOptions{MetricsPath: path}); err == nil {
-			hook = h
-		}
+		hook = instrumented(path, reviewReader{hook: wh, fallbacks: ReviewFallbacks.WithLabelValues(path)})
 	}
 	s.mux.Handle(path, s.limit(hook))
 }

@@ -39,6 +39,11 @@ const (
 	decisionsMetric  = "milvus_admission_decisions_total"
 	exemptionsMetric = "milvus_admission_exemptions_total"
 	milvusesMetric   = "milvus_admission_milvuses"
+	// requestsMetric is controller-runtime's count of admission requests;
+	// fallbacksMetric the reviews the webhook's own reader left to
+	// controller-runtime's decoding.
+	requestsMetric  = "controller_runtime_webhook_requests_total"
+	fallbacksMetric = "milvus_admission_review_fallbacks_total"
 	// exemptLabel is the label the shipped namespaceSelectors leave out.
 	exemptLabel = "milvus-admission.io/exempt"
 	// metricsReader is the ClusterRole manifests/metrics.yaml ships for
@@ -67,6 +72,15 @@ type scrape map[string]map[string]float64
 // value is the counter of family with exactly labels; 0 when it has not
 // been counted yet (client_golang exports a series only once it is used).
 func (s scrape) value(family string, labels series) float64 { return s[family][labels.key()] }
+
+// total is the sum of every series of family.
+func (s scrape) total(family string) float64 {
+	var sum float64
+	for _, v := range s[family] {
+		sum += v
+	}
+	return sum
+}
 
 // observed is a control plane with the webhook's metrics on, a policy
 // file, and a token allowed to read the metrics.
@@ -172,7 +186,7 @@ func (o *observed) scrape(t *testing.T) scrape {
 	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	require.NoError(t, err)
 	out := scrape{}
-	for _, name := range []string{decisionsMetric, exemptionsMetric, milvusesMetric} {
+	for _, name := range []string{decisionsMetric, exemptionsMetric, milvusesMetric, requestsMetric, fallbacksMetric} {
 		out[name] = map[string]float64{}
 		f := families[name]
 		if f == nil {
@@ -313,5 +327,13 @@ func TestDecisionsAndExemptions(t *testing.T) {
 			}
 			return nil
 		}, func() string { return "webhook log:\n" + o.c.LogTail(20) })
+	})
+
+	t.Run("the webhook reads the API server's reviews itself", func(t *testing.T) {
+		// After the subtests above: creates, updates, dry-runs, denials,
+		// holds, each reviewed by both Milvus webhooks.
+		s := o.scrape(t)
+		assert.Greater(t, s.total(requestsMetric), 10.0, "the API server called the webhooks")
+		assert.Zero(t, s.total(fallbacksMetric), "every review was read by the webhook's own reader, none by controller-runtime's decoding: %v", s[fallbacksMetric])
 	})
 }
