@@ -1,9 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -172,5 +175,33 @@ func BenchmarkDecision(b *testing.B) {
 	b.Run("none", func(b *testing.B) { run(b, onlyRule(b, "")) })
 	for _, id := range policy.Rules {
 		b.Run(string(id), func(b *testing.B) { run(b, onlyRule(b, id)) })
+	}
+}
+
+// BenchmarkReviewReading serves the review of hack/bench to a no-op
+// handler in memory, read by controller-runtime and by reviewReader: the
+// part of a served request that is reading the review.
+func BenchmarkReviewReading(b *testing.B) {
+	body := webhooktest.UpdateReview("tenant-a", "search", "milvusdb/milvus:v2.4.22", "milvusdb/milvus:v2.4.23", "alice")
+	hook := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		return admission.Allowed("")
+	})}
+	for name, h := range map[string]http.Handler{
+		"controller-runtime": hook,
+		"own":                reviewReader{hook: hook, fallbacks: ReviewFallbacks.WithLabelValues("/bench")},
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/bench", bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Body.String())
+				}
+			}
+		})
 	}
 }
