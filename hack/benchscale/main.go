@@ -8,7 +8,9 @@
 //     -upgrades MilvusUpgrades spread over -namespaces namespaces;
 //   - the latency of judged Milvus UPDATEs (image upgrades, through both
 //     webhooks) as a client sees it, p50 and p90, with the empty cache and
-//     with the fleet;
+//     with the fleet, each in alternating rounds with the same updates
+//     without the webhook configurations: what the API server alone does
+//     with the fleet, and what the webhooks add;
 //   - the latency of replicas-only updates, which the configurations'
 //     matchConditions keep away from the webhook, with and without the
 //     webhook configurations registered, in alternating rounds;
@@ -100,10 +102,12 @@ func probeImage(patch int) string { return fmt.Sprintf("milvusdb/milvus:v2.4.%d"
 
 // phase is what one phase measured.
 type phase struct {
-	mem   memory
-	gc    gcReading
-	lat   []time.Duration
-	calls map[string]callStats // the API server's calls of our webhooks
+	mem memory
+	gc  gcReading
+	lat []time.Duration
+	// latAlone are the same updates without the webhook configurations.
+	latAlone []time.Duration
+	calls    map[string]callStats // the API server's calls of our webhooks
 	// handled are the webhook's own handler times, by path
 	// (controller_runtime_webhook_latency_seconds).
 	handled map[string]callStats
@@ -153,7 +157,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return phase{}, phase{}, err
 		}
-		if before.lat, err = imageUpgrades(ctx, cl, probes); err != nil {
+		if before.lat, before.latAlone, err = imageRounds(ctx, cl, probes); err != nil {
 			return phase{}, phase{}, err
 		}
 		calls1, err := metrics.sums(ctx, apiserverCalls)
@@ -204,7 +208,9 @@ func run(ctx context.Context, o options) error {
 	// in alternating rounds: the API server and etcd drift over minutes
 	// (compaction, their own GC), which back-to-back phases would put on
 	// one side.
-	withHooks, withoutHooks, err := replicaRounds(ctx, cl, probes)
+	withHooks, withoutHooks, err := alternate(ctx, cl, replicaRoundCount, func(int) ([]time.Duration, error) {
+		return replicaUpdates(ctx, cl, probes, replicaPasses)
+	})
 	if err != nil {
 		return err
 	}
@@ -224,17 +230,20 @@ func run(ctx context.Context, o options) error {
 	fmt.Println()
 	fmt.Printf("fleet: %d Milvus (%d bytes of JSON each as stored, status and managed fields included) and %d MilvusUpgrades in %d namespaces, created in %s\n",
 		o.milvuses, sample, o.upgrades, o.namespaces, created.Round(time.Second))
-	fmt.Printf("%d judged UPDATEs per phase: %d Milvus, each upgraded v2.4.%d → v2.4.%d one patch release at a time (mutating and validating webhook)\n",
-		len(empty.lat), o.probes, probeFrom, probeTo)
+	fmt.Printf("%d judged UPDATEs per phase (mutating and validating webhook) and %d without the webhook configurations, in %d alternating rounds:\n",
+		len(empty.lat), len(empty.latAlone), imageRoundCount)
+	fmt.Printf("%d Milvus, each upgraded v2.4.%d → v2.4.%d one patch release at a time\n", o.probes, probeFrom, probeTo)
 	fmt.Println()
 	row := func(name string, p phase) {
 		fmt.Printf("%-36s %10s %10s %10s %10s %10s", name, mib(p.mem.rss), mib(p.mem.anon), mib(p.mem.hwm), p.gc.live, p.gc.goal)
 		if p.lat != nil {
-			fmt.Printf(" %9s %9s %9s %10s", ms(pct(p.lat, 50)), ms(pct(p.lat, 90)), ms(mean(p.calls)), ms(mean(p.handled)))
+			fmt.Printf(" %9s %9s %9s %10s %9s %9s", ms(pct(p.lat, 50)), ms(pct(p.lat, 90)), ms(mean(p.calls)), ms(mean(p.handled)),
+				ms(pct(p.latAlone, 50)), ms(pct(p.latAlone, 90)))
 		}
 		fmt.Println()
 	}
-	fmt.Printf("%-36s %10s %10s %10s %10s %10s %9s %9s %9s %10s\n", "webhook", "RSS", "anon RSS", "peak RSS", "live heap", "heap goal", "p50", "p90", "in hook", "in handler")
+	fmt.Printf("%-36s %10s %10s %10s %10s %10s %9s %9s %9s %10s %9s %9s\n", "webhook", "RSS", "anon RSS", "peak RSS", "live heap", "heap goal",
+		"p50", "p90", "in hook", "in handler", "p50 alone", "p90 alone")
 	row("started, nothing cached", idle)
 	row("empty cache (probes only)", empty)
 	row("  after its updates", afterEmpty)
@@ -249,10 +258,15 @@ func run(ctx context.Context, o options) error {
 	fmt.Println("(RSS = VmRSS, anon = RssAnon: the rest is the binary's mapped pages; peak = VmHWM; live heap and goal from the")
 	fmt.Println(" last GC (GODEBUG=gctrace=1); p50/p90: a judged UPDATE as the client sees it; in hook: the API server's mean")
 	fmt.Println(" time per call of our two Milvus webhooks, apiserver_admission_webhook_admission_duration_seconds; in handler:")
-	fmt.Println(" the webhook's own mean time per review of those two paths, controller_runtime_webhook_latency_seconds)")
+	fmt.Println(" the webhook's own mean time per review of those two paths, controller_runtime_webhook_latency_seconds;")
+	fmt.Println(" alone: the same updates without the webhook configurations, the API server by itself)")
 	fmt.Println()
 	fmt.Printf("UPDATE latency with the fleet / empty cache: p50 %.2f×, p90 %.2f×; time in our webhooks per call %.2f×, in the handler %.2f×\n",
 		pct(fleet.lat, 50)/pct(empty.lat, 50), pct(fleet.lat, 90)/pct(empty.lat, 90), mean(fleet.calls)/mean(empty.calls), mean(fleet.handled)/mean(empty.handled))
+	fmt.Printf("  the API server alone, the same updates without the webhooks: p50 %.2f×, p90 %.2f×\n",
+		pct(fleet.latAlone, 50)/pct(empty.latAlone, 50), pct(fleet.latAlone, 90)/pct(empty.latAlone, 90))
+	fmt.Printf("  what the webhooks add to the p50 (with − alone): %s with the empty cache, %s with the fleet\n",
+		ms(pct(empty.lat, 50)-pct(empty.latAlone, 50)), ms(pct(fleet.lat, 50)-pct(fleet.latAlone, 50)))
 	fmt.Printf("RSS per 1,000 Milvus (with %d MilvusUpgrades): %s settled, %s after the updates, %s in a new replica\n", o.upgrades*1000/o.milvuses,
 		perThousand(fleet.mem.rss, empty.mem.rss, o.milvuses), perThousand(afterFleet.mem.rss, afterEmpty.mem.rss, o.milvuses),
 		perThousand(restart.settled.rss, empty.mem.rss, o.milvuses))
@@ -391,29 +405,39 @@ func parallel(ctx context.Context, workers, n int, f func(int) error) error {
 	return ctx.Err()
 }
 
-// imageUpgrades upgrades each probe from probeFrom to probeTo one patch
-// release at a time, one request after the other, and returns the latency
-// of each.
-func imageUpgrades(ctx context.Context, cl client.Client, probes []types.NamespacedName) ([]time.Duration, error) {
-	var lat []time.Duration
-	for patch := probeFrom + 1; patch <= probeTo; patch++ {
-		for _, p := range probes {
-			d, err := patchMilvus(ctx, cl, p, fmt.Sprintf(`{"spec":{"components":{"image":%q}}}`, probeImage(patch)))
-			if err != nil {
-				return nil, err
+// imageRounds upgrades each probe from probeFrom to probeTo one patch
+// release at a time, one request after the other, in imageRoundCount
+// rounds of alternate, and returns the latency of each update with the
+// webhook configurations and without.
+func imageRounds(ctx context.Context, cl client.Client, probes []types.NamespacedName) (with, without []time.Duration, err error) {
+	const stepsPerRun = (probeTo - probeFrom) / (2 * imageRoundCount)
+	return alternate(ctx, cl, imageRoundCount, func(run int) ([]time.Duration, error) {
+		var lat []time.Duration
+		first := probeFrom + 1 + run*stepsPerRun
+		for patch := first; patch < first+stepsPerRun; patch++ {
+			for _, p := range probes {
+				d, err := patchMilvus(ctx, cl, p, fmt.Sprintf(`{"spec":{"components":{"image":%q}}}`, probeImage(patch)))
+				if err != nil {
+					return nil, err
+				}
+				lat = append(lat, d)
 			}
-			lat = append(lat, d)
 		}
-	}
-	return lat, nil
+		return lat, nil
+	})
 }
 
-// replicaUpdates changes the queryNode replicas of each probe ten times.
-// replicaRounds runs replicaUpdates in replicaRoundCount rounds of each,
-// with the webhook configurations and without, alternating which comes
-// first, and returns the latencies of each side.
-func replicaRounds(ctx context.Context, cl client.Client, probes []types.NamespacedName) (with, without []time.Duration, err error) {
-	for round := range replicaRoundCount {
+// imageRoundCount rounds of image upgrades, each side three patch
+// releases of every probe per round.
+const imageRoundCount = 3
+
+// alternate runs side rounds times with the webhook configurations and
+// rounds times without, alternating which comes first, and returns the
+// latencies of each. The API server and etcd drift over minutes
+// (compaction, their own GC), which back-to-back phases would put on one
+// side. side gets the number of its run, 0 to 2×rounds−1.
+func alternate(ctx context.Context, cl client.Client, rounds int, side func(run int) ([]time.Duration, error)) (with, without []time.Duration, err error) {
+	for round := range rounds {
 		for i := range 2 {
 			registered := (round+i)%2 == 0
 			var restore func(context.Context) error
@@ -425,7 +449,7 @@ func replicaRounds(ctx context.Context, cl client.Client, probes []types.Namespa
 			// The API server's configuration informers follow in
 			// milliseconds; a second makes sure.
 			time.Sleep(time.Second)
-			lat, err := replicaUpdates(ctx, cl, probes, replicaPasses)
+			lat, err := side(2*round + i)
 			if restore != nil {
 				err = errors.Join(err, restore(ctx))
 			}
@@ -442,10 +466,12 @@ func replicaRounds(ctx context.Context, cl client.Client, probes []types.Namespa
 	return with, without, nil
 }
 
-// replicaRoundCount rounds of replicaPasses passes over the probes: 480
-// replicas-only updates on each side with the default 40 probes.
+// replicaRoundCount rounds of alternate, of replicaPasses passes over the
+// probes: 480 replicas-only updates on each side with the default 40 probes.
 const replicaRoundCount, replicaPasses = 4, 3
 
+// replicaUpdates changes the queryNode replicas of each probe, passes
+// times, and returns the latency of each update.
 func replicaUpdates(ctx context.Context, cl client.Client, probes []types.NamespacedName, passes int) ([]time.Duration, error) {
 	var lat []time.Duration
 	for n := range passes {
