@@ -56,7 +56,7 @@ run: ## Serve against the cluster in $KUBECONFIG (certs in /tmp/k8s-webhook-serv
 	go run ./cmd/webhook $(ARGS)
 
 .PHONY: bench
-bench: ## Benchmarks (not tests): decision per rule and handlers (ns/op, allocs/op), then served req/s vs a no-op webhook (wrk, ~3 min).
+bench: ## Benchmarks (not tests): decision per rule and handlers (ns/op, allocs/op), then served req/s vs a no-op webhook (wrk, ~7 min).
 	go test -run '^$$' -bench . -benchmem -benchtime 300ms ./pkg/...
 	go run ./hack/bench $(BENCH_ARGS)
 

@@ -30,7 +30,7 @@ import (
 // reader of decode.go, and takes the objects' bytes without copying them.
 //
 // Anything readReview does not take exactly as controller-runtime would (see
-// there), and every request it cannot read, goes to the webhook's own
+// readReview), and every request it cannot read, goes to the webhook's own
 // ServeHTTP with the body as it came, so errors and unusual reviews are
 // answered by controller-runtime. TestReviewReaderAnswersAsControllerRuntime
 // and FuzzReviewReader hold the two equal: same request to the handler, same

@@ -330,8 +330,9 @@ func TestDecisionsAndExemptions(t *testing.T) {
 	})
 
 	t.Run("the webhook reads the API server's reviews itself", func(t *testing.T) {
-		// After the subtests above: creates, updates, dry-runs, denials,
-		// holds, each reviewed by both Milvus webhooks.
+		// After the subtests above: creates, updates, denials, warnings
+		// and a hold, each reviewed by both Milvus webhooks, and the
+		// MilvusUpgrade the hold generated.
 		s := o.scrape(t)
 		assert.Greater(t, s.total(requestsMetric), 10.0, "the API server called the webhooks")
 		assert.Zero(t, s.total(fallbacksMetric), "every review was read by the webhook's own reader, none by controller-runtime's decoding: %v", s[fallbacksMetric])
