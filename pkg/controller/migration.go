@@ -102,7 +102,7 @@ func (r *Migration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	if !ok {
 		upgrades, err := webhook.CacheLookup{Reader: r.Client}.UpgradesFor(ctx, m.Namespace, m.Name)
 		if err == nil {
-			_, err = r.deleteUnstarted(ctx, m, "", upgrades, "the Milvus no longer asks for the change")
+			_, _, err = r.deleteUnstarted(ctx, m, "", upgrades, "the Milvus no longer asks for the change")
 		}
 		if err != nil {
 			return ctrl.Result{}, err
@@ -172,9 +172,13 @@ func (r *Migration) create(ctx context.Context, m *milvus.Milvus, in migration.I
 	}
 	// Git retargeted before the operator started: the plan we generated
 	// before gives way to this one. Delete it first, so that the two never
-	// exist at once (MU-UP-ONE).
+	// exist at once (MU-UP-ONE), and create in a later pass: the webhooks
+	// judge the create from their caches, and until the deletion reaches
+	// them MU-UP-ONE still finds the old plan and denies it. The deleted
+	// upgrade's event brings the Milvus back once this cache has it.
 	why := fmt.Sprintf("the Milvus now asks for %s (MilvusUpgrade %s)", requested(in), in.UpgradeName)
-	if upgrades, err = r.deleteUnstarted(ctx, m, in.UpgradeName, upgrades, why); err != nil {
+	upgrades, deleting, err := r.deleteUnstarted(ctx, m, in.UpgradeName, upgrades, why)
+	if err != nil || deleting {
 		return err
 	}
 	up, err := migration.BuildUpgrade(m, upgrades, in, r.Policy)
@@ -209,26 +213,32 @@ func (r *Migration) create(ctx context.Context, m *milvus.Milvus, in migration.I
 }
 
 // deleteUnstarted deletes the upgrades generated for m that the operator has
-// not started, except the one named keep, and returns upgrades without them.
-// why ends the Event: why the Milvus no longer asks for them.
-func (r *Migration) deleteUnstarted(ctx context.Context, m *milvus.Milvus, keep string, upgrades []milvus.MilvusUpgrade, why string) ([]milvus.MilvusUpgrade, error) {
-	kept := upgrades[:0:0]
+// not started, except the one named keep, and returns upgrades without them,
+// and whether there were any: deleted now, or earlier and still in the
+// cache. why ends the Event: why the Milvus no longer asks for them.
+func (r *Migration) deleteUnstarted(ctx context.Context, m *milvus.Milvus, keep string, upgrades []milvus.MilvusUpgrade, why string) (kept []milvus.MilvusUpgrade, deleting bool, err error) {
+	kept = upgrades[:0:0]
 	for i := range upgrades {
 		u := &upgrades[i]
 		if u.Name == keep || !migration.Replaceable(u, m) {
 			kept = append(kept, *u)
 			continue
 		}
+		deleting = true
 		stale := newObject(milvus.MilvusUpgradeKind.Kind)
 		stale.SetNamespace(u.Namespace)
 		stale.SetName(u.Name)
-		if err := r.Client.Delete(ctx, stale, client.Preconditions{UID: ptr.To(u.UID)}); client.IgnoreNotFound(err) != nil {
-			return nil, err
+		err := r.Client.Delete(ctx, stale, client.Preconditions{UID: ptr.To(u.UID)})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue // deleted by an earlier pass, not yet out of the cache
+		case err != nil:
+			return nil, false, err
 		}
 		r.event(m, stale, corev1.EventTypeNormal, ReasonCancelled, "Cancel",
 			"deleted MilvusUpgrade %s before the operator started it: %s", u.Name, why)
 	}
-	return kept, nil
+	return kept, deleting, nil
 }
 
 // clearIntent removes the intent annotations, and a failure record with

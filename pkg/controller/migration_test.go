@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/events"
@@ -571,18 +572,43 @@ func TestReconcileReplacesAnUnstartedPlan(t *testing.T) {
 		migration.AnnotationPlannedUpgrade:  "my-release-migrate-v2-2-5",
 		migration.AnnotationMigrationTarget: "v2.2.5",
 	}
-	t.Run("unstarted: replaced", func(t *testing.T) {
+	t.Run("unstarted: replaced, in two passes", func(t *testing.T) {
 		f := newFixture(newMilvusObj("my-release", milvusUID, retargeted), generated(plannedName, "my-release", milvusUID, ""))
-		f.reconcile(t, releaseKey)
-		var names []string
-		for _, u := range f.upgrades(t) {
-			names = append(names, u.GetName())
+		names := func() []string {
+			var names []string
+			for _, u := range f.upgrades(t) {
+				names = append(names, u.GetName())
+			}
+			return names
 		}
-		assert.Equal(t, []string{"my-release-migrate-v2-2-5"}, names)
+		// The first deletes; the create waits for the deletion to reach
+		// the webhooks' caches (MU-UP-ONE would still see the old plan).
+		f.reconcile(t, releaseKey)
+		assert.Empty(t, names(), "deleted, nothing created yet")
 		evs := f.drain(t)
-		require.Len(t, evs, 2)
+		require.Len(t, evs, 1)
 		assert.Contains(t, evs[0], "Normal "+ReasonCancelled+" deleted MilvusUpgrade "+plannedName+" before the operator started it: the Milvus now asks for registry.internal:5000/milvusdb/milvus:v2.2.5")
-		assert.Contains(t, evs[1], "Normal "+ReasonPlanned+" created MilvusUpgrade my-release-migrate-v2-2-5")
+		// The deletion's event brings the Milvus back.
+		f.reconcile(t, releaseKey)
+		assert.Equal(t, []string{"my-release-migrate-v2-2-5"}, names())
+		evs = f.drain(t)
+		require.Len(t, evs, 1)
+		assert.Contains(t, evs[0], "Normal "+ReasonPlanned+" created MilvusUpgrade my-release-migrate-v2-2-5")
+	})
+	t.Run("deleted, still in the cache: nothing created, no second event", func(t *testing.T) {
+		stale := generated(plannedName, "my-release", milvusUID, "")
+		f := newFixture(newMilvusObj("my-release", milvusUID, retargeted), stale)
+		// The cache lags: the upgrade it lists is gone from the API server.
+		f.client = interceptor.NewClient(f.client.(client.WithWatch), interceptor.Funcs{
+			Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
+				return apierrors.NewNotFound(schema.GroupResource{Group: milvus.Group, Resource: "milvusupgrades"}, plannedName)
+			},
+		})
+		f.r.Client = f.client
+		f.reconcile(t, releaseKey)
+		require.Len(t, f.upgrades(t), 1)
+		assert.Equal(t, plannedName, f.upgrades(t)[0].GetName(), "nothing created while the cache still holds the old plan")
+		assert.Empty(t, f.drain(t))
 	})
 	t.Run("started: kept, nothing created", func(t *testing.T) {
 		f := newFixture(newMilvusObj("my-release", milvusUID, retargeted), generated(plannedName, "my-release", milvusUID, "BackupMeta"))

@@ -9,6 +9,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/milvus-admission/milvus-admission/internal/cluster"
 )
 
@@ -20,6 +23,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// Flux's client reports the webhook's warnings through controller-runtime's
+	// logger; the tests read them from the API instead. Without a logger it
+	// prints a stack trace once the process is 30 s old.
+	ctrllog.SetLogger(logr.Discard())
 	var err error
 	env, err = cluster.Start(context.Background(), cluster.Options{})
 	if err != nil {
