@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -30,11 +32,12 @@ import (
 // reader of decode.go, and takes the objects' bytes without copying them.
 //
 // Anything readReview does not take exactly as controller-runtime would (see
-// readReview), and every request it cannot read, goes to the webhook's own
-// ServeHTTP with the body as it came, so errors and unusual reviews are
-// answered by controller-runtime. TestReviewReaderAnswersAsControllerRuntime
-// and FuzzReviewReader hold the two equal: same request to the handler, same
-// bytes back.
+// readReview) goes to the webhook's own ServeHTTP with the body as it came,
+// so unusual reviews and malformed ones are answered by controller-runtime.
+// A body that cannot be read, or is over the limit, is answered here as
+// controller-runtime answers it, without a second copy of up to 7 MiB.
+// TestReviewReaderAnswersAsControllerRuntime and FuzzReviewReader hold the
+// two equal: same request to the handler, same bytes back.
 type reviewReader struct {
 	hook *admission.Webhook
 	// fallbacks counts the reviews handed to the hook's ServeHTTP.
@@ -51,8 +54,12 @@ func (rr reviewReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer r.Body.Close()
 	body, err := readBody(r.Body, r.ContentLength)
-	if err != nil || len(body) >= maxReviewBytes {
-		rr.fallback(w, r, body)
+	switch {
+	case err != nil:
+		rr.unread(w, http.StatusBadRequest, err)
+		return
+	case len(body) >= maxReviewBytes:
+		rr.unread(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", maxReviewBytes))
 		return
 	}
 	req, ok := readReview(body)
@@ -78,41 +85,51 @@ func (rr reviewReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fallback serves r by the hook, read already (read) followed by the
-// rest of the body.
+// unread answers a request whose body could not be read, as
+// controller-runtime does: an error in a review without a kind.
+func (rr reviewReader) unread(w http.ResponseWriter, code int32, err error) {
+	logf.Log.WithName("admission").Error(err, "unable to read the body from the incoming request")
+	failed := admission.Errored(code, err)
+	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{Response: &failed.AdmissionResponse})
+}
+
+// fallback serves r by the hook, with the body as it came: read, all of
+// it, or still in r (read nil).
 func (rr reviewReader) fallback(w http.ResponseWriter, r *http.Request, read []byte) {
 	rr.fallbacks.Inc()
 	if read != nil {
 		r.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(read), r.Body), r.Body}
+		}{bytes.NewReader(read), r.Body}
 	}
 	rr.hook.ServeHTTP(w, r)
 }
 
-// readBody is io.ReadAll sized for the request's Content-Length, reading
-// up to maxReviewBytes bytes.
+// readBody reads up to maxReviewBytes bytes of body. A body that announces
+// at most maxPreallocated bytes (a production review is some 30 KB) is read
+// into one buffer of that size; any other with io.ReadAll, whose buffers
+// grow with what arrives, so that a client announcing a large body and
+// sending it slowly holds no more memory than it has sent.
 func readBody(body io.Reader, size int64) ([]byte, error) {
-	if size < 0 || size >= maxReviewBytes {
-		size = 512
-	}
-	b := make([]byte, 0, size+1) // +1: EOF is seen without growing
 	body = io.LimitReader(body, maxReviewBytes)
-	for {
-		n, err := body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
+	if size <= 0 || size > maxPreallocated {
+		return io.ReadAll(body)
 	}
+	b := make([]byte, size+1) // +1: a body longer than announced is read on
+	n, err := io.ReadFull(body, b)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return b[:n], nil
+	case err != nil:
+		return b[:n], err
+	}
+	rest, err := io.ReadAll(body)
+	return append(b, rest...), err
 }
+
+// maxPreallocated is the largest announced body readBody allocates at once.
+const maxPreallocated = 64 << 10
 
 // readReview reads an admission.k8s.io/v1 AdmissionReview as the API server
 // writes it into the request controller-runtime's decoding would give the
@@ -349,10 +366,10 @@ func registered[C prometheus.Collector](c C) C {
 
 // ReviewFallbacks counts the AdmissionReviews the webhook's own reader did
 // not take and controller-runtime's decoding read instead: anything but a
-// v1 review as the API server writes it, and every unreadable request.
+// v1 review as the API server writes it, malformed ones included.
 var ReviewFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "milvus_admission_review_fallbacks_total",
-	Help: "AdmissionReviews read by controller-runtime's decoding rather than the webhook's own reader (not a v1 review as the API server writes it, or unreadable), by webhook path.",
+	Help: "AdmissionReviews read by controller-runtime's decoding rather than the webhook's own reader (not a v1 review as the API server writes it, or malformed), by webhook path.",
 }, []string{"webhook"})
 
 func init() { metrics.Registry.MustRegister(ReviewFallbacks) }

@@ -3,11 +3,14 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -29,7 +32,9 @@ type served struct {
 
 // serve posts body to a webhook whose handler records its request and
 // answers from it, served by the reader (own) or by controller-runtime.
-func serve(t testing.TB, body []byte, contentType string, own bool) (served, bool) {
+// The body is read through limit bytes at most (0: no limit), as
+// http.MaxBytesReader reads it.
+func serve(t testing.TB, body []byte, contentType string, limit int64, own bool) (served, bool) {
 	t.Helper()
 	var out served
 	hook := &admission.Webhook{Handler: admission.HandlerFunc(func(_ context.Context, req admission.Request) admission.Response {
@@ -48,6 +53,9 @@ func serve(t testing.TB, body []byte, contentType string, own bool) (served, boo
 		r.Header.Set("Content-Type", contentType)
 	}
 	w := httptest.NewRecorder()
+	if limit > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
 	h.ServeHTTP(w, r)
 	out.status, out.body = w.Code, w.Body.String()
 	return out, own && testutil.ToFloat64(fallbacks) == 0
@@ -58,8 +66,15 @@ func serve(t testing.TB, body []byte, contentType string, own bool) (served, boo
 // whether the reader took the review itself.
 func sameAsControllerRuntime(t testing.TB, body []byte, contentType string) bool {
 	t.Helper()
-	want, _ := serve(t, body, contentType, false)
-	got, read := serve(t, body, contentType, true)
+	return sameWithLimit(t, body, contentType, 0)
+}
+
+// sameWithLimit is sameAsControllerRuntime with the body read through
+// limit bytes at most.
+func sameWithLimit(t testing.TB, body []byte, contentType string, limit int64) bool {
+	t.Helper()
+	want, _ := serve(t, body, contentType, limit, false)
+	got, read := serve(t, body, contentType, limit, true)
 	if !assert.Equal(t, want.req, got.req, "the request the handler got") ||
 		!assert.Equal(t, want.status, got.status) || !assert.Equal(t, want.body, got.body) {
 		t.Fatalf("answers differ for %q", body)
@@ -122,9 +137,21 @@ func TestReviewReaderAnswersAsControllerRuntime(t *testing.T) {
 		assert.False(t, sameAsControllerRuntime(t, []byte(create), "application/yaml"))
 		assert.False(t, sameAsControllerRuntime(t, []byte(create), ""))
 	})
+	// What it answers itself, as controller-runtime answers it, without
+	// handing controller-runtime a second copy of the body.
 	t.Run("over the size limit", func(t *testing.T) {
-		big := strings.Replace(create, `"spec":{}`, `"spec":{"x":"`+strings.Repeat("a", maxReviewBytes)+`"}`, 1)
-		assert.False(t, sameAsControllerRuntime(t, []byte(big), "application/json"))
+		// sized is the CREATE review padded to n bytes.
+		sized := func(n int) []byte {
+			body := strings.Replace(create, `"spec":{}`, `"spec":{"x":"`+strings.Repeat("a", n-len(create)-6)+`"}`, 1)
+			require.Equal(t, n, len(body))
+			return []byte(body)
+		}
+		assert.True(t, sameAsControllerRuntime(t, sized(maxReviewBytes+1000), "application/json"))
+		assert.True(t, sameAsControllerRuntime(t, sized(maxReviewBytes), "application/json"))
+		assert.True(t, sameAsControllerRuntime(t, sized(maxReviewBytes-1), "application/json"), "one byte under the limit: read")
+	})
+	t.Run("a body that cannot be read", func(t *testing.T) {
+		assert.True(t, sameWithLimit(t, []byte(create), "application/json", 100))
 	})
 }
 
@@ -180,4 +207,32 @@ func TestWebhookMetricsAreControllerRuntimes(t *testing.T) {
 		"milvus_admission_review_fallbacks_total":       1,
 		"controller_runtime_webhook_requests_in_flight": 0,
 	}, counted)
+}
+
+func TestReadBody(t *testing.T) {
+	body := []byte(strings.Repeat("review ", 1000))
+	for name, announced := range map[string]int64{
+		"as announced":             int64(len(body)),
+		"shorter than announced":   int64(len(body)) + 10,
+		"longer than announced":    int64(len(body)) - 3,
+		"not announced (chunked)":  -1,
+		"announced over the limit": maxReviewBytes + 1,
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := readBody(bytes.NewReader(body), announced)
+			require.NoError(t, err)
+			assert.Equal(t, body, got)
+		})
+	}
+	t.Run("stops at the limit", func(t *testing.T) {
+		got, err := readBody(bytes.NewReader(make([]byte, maxReviewBytes+10)), -1)
+		require.NoError(t, err)
+		assert.Len(t, got, maxReviewBytes)
+	})
+	t.Run("a read error", func(t *testing.T) {
+		for _, announced := range []int64{-1, int64(len(body)) + 7} {
+			_, err := readBody(io.MultiReader(bytes.NewReader(body), iotest.ErrReader(errors.New("connection reset"))), announced)
+			assert.EqualError(t, err, "connection reset", "announced %d", announced)
+		}
+	})
 }
