@@ -11,7 +11,6 @@ import (
 	"unsafe"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/milvus-admission/milvus-admission/pkg/milvus"
 )
@@ -191,10 +190,7 @@ func (r *reader) objectMeta(m *metav1.ObjectMeta) {
 		case "selfLink":
 			r.str(&m.SelfLink)
 		case "uid":
-			var uid string
-			if r.str(&uid) {
-				m.UID = types.UID(uid)
-			}
+			strAs(r, &m.UID)
 		case "resourceVersion":
 			r.str(&m.ResourceVersion)
 		case "generation":
@@ -222,10 +218,7 @@ func (r *reader) objectMeta(m *metav1.ObjectMeta) {
 		case "ownerReferences":
 			// Rare on a Milvus: encoding/json reads it, in place as it
 			// would have.
-			r.ws()
-			start := r.i
-			r.skip()
-			if !r.bad && json.Unmarshal(r.data[start:r.i], &m.OwnerReferences) != nil {
+			if raw := r.value(); !r.bad && json.Unmarshal(raw, &m.OwnerReferences) != nil {
 				r.fail()
 			}
 		case "managedFields":
@@ -255,10 +248,7 @@ func (r *reader) managedFields(p *[]metav1.ManagedFieldsEntry) {
 			case "manager":
 				r.str(&e.Manager)
 			case "operation":
-				var op string
-				if r.str(&op) {
-					e.Operation = metav1.ManagedFieldsOperationType(op)
-				}
+				strAs(r, &e.Operation)
 			case "apiVersion":
 				r.str(&e.APIVersion)
 			case "time":
@@ -271,12 +261,11 @@ func (r *reader) managedFields(p *[]metav1.ManagedFieldsEntry) {
 					e.FieldsV1 = nil
 					return
 				}
-				start := r.i
-				r.skip()
+				raw := r.value()
 				if e.FieldsV1 == nil {
 					e.FieldsV1 = &metav1.FieldsV1{}
 				}
-				e.FieldsV1.Raw = r.data[start:r.i:r.i]
+				e.FieldsV1.Raw = raw
 			case "subresource":
 				r.str(&e.Subresource)
 			default:
@@ -505,6 +494,27 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// strAs reads a string into a string type (types.UID, an operation) as str
+// reads it into a string.
+func strAs[T ~string](r *reader, dst *T) {
+	var s string
+	if r.str(&s) {
+		*dst = T(s)
+	}
+}
+
+// value skips a value, checking that it is JSON, and returns its bytes
+// (nil when it is not): they are r's data, and cannot be appended to.
+func (r *reader) value() []byte {
+	r.ws()
+	start := r.i
+	r.skip()
+	if r.bad {
+		return nil
+	}
+	return r.data[start:r.i:r.i]
 }
 
 // str reads a string into *dst (nil: only checks it); null leaves *dst as

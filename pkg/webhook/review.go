@@ -15,7 +15,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -73,22 +72,28 @@ func (rr reviewReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := rr.hook.Handle(ctx, req)
 	// As controller-runtime writes a response to a v1 review.
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: &resp.AdmissionResponse,
-	}
+	out := admissionv1.AdmissionReview{TypeMeta: reviewV1, Response: &resp.AdmissionResponse}
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		// The connection broke (the response is a plain struct): one try
 		// to say so, as controller-runtime does.
-		failed := admission.Errored(http.StatusInternalServerError, err)
-		_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{Response: &failed.AdmissionResponse})
+		writeErrored(w, http.StatusInternalServerError, err)
 	}
 }
 
+// reviewV1 is the apiVersion and kind of the reviews readReview takes and
+// of the answers to them.
+var reviewV1 = metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"}
+
 // unread answers a request whose body could not be read, as
-// controller-runtime does: an error in a review without a kind.
+// controller-runtime does.
 func (rr reviewReader) unread(w http.ResponseWriter, code int32, err error) {
 	logf.Log.WithName("admission").Error(err, "unable to read the body from the incoming request")
+	writeErrored(w, code, err)
+}
+
+// writeErrored writes the answer controller-runtime gives to a request it
+// cannot serve: an error in a review without a kind.
+func writeErrored(w io.Writer, code int32, err error) {
 	failed := admission.Errored(code, err)
 	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{Response: &failed.AdmissionResponse})
 }
@@ -143,13 +148,11 @@ const maxPreallocated = 64 << 10
 // controller-runtime.
 func readReview(body []byte) (admission.Request, bool) {
 	var (
-		req                 admission.Request
-		apiVersion, kind    string
-		seen                fields
-		hasRequest          bool
-		r                   = reader{data: body}
-		reviewKeys          = []string{"apiVersion", "kind", "request"}
-		admissionV1, review = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
+		req              admission.Request
+		apiVersion, kind string
+		seen             fields
+		hasRequest       bool
+		r                = reader{data: body}
 	)
 	r.object(func(key []byte) {
 		if !seen.once(&r, key, reviewKeys) {
@@ -169,8 +172,10 @@ func readReview(body []byte) (admission.Request, bool) {
 		}
 	})
 	r.ws()
-	return req, !r.bad && r.i == len(r.data) && hasRequest && apiVersion == admissionV1 && kind == review
+	return req, !r.bad && r.i == len(r.data) && hasRequest && apiVersion == reviewV1.APIVersion && kind == reviewV1.Kind
 }
+
+var reviewKeys = []string{"apiVersion", "kind", "request"}
 
 // fields marks the keys an object had, to refuse a key twice.
 type fields uint32
@@ -199,10 +204,7 @@ func (r *reader) admissionRequest(req *admissionv1.AdmissionRequest) {
 		}
 		switch string(key) {
 		case "uid":
-			var uid string
-			if r.str(&uid) {
-				req.UID = types.UID(uid)
-			}
+			strAs(r, &req.UID)
 		case "kind":
 			r.gvk(&req.Kind)
 		case "resource":
@@ -226,10 +228,7 @@ func (r *reader) admissionRequest(req *admissionv1.AdmissionRequest) {
 		case "namespace":
 			r.str(&req.Namespace)
 		case "operation":
-			var op string
-			if r.str(&op) {
-				req.Operation = admissionv1.Operation(op)
-			}
+			strAs(r, &req.Operation)
 		case "userInfo":
 			r.userInfo(&req.UserInfo)
 		case "object":
@@ -298,14 +297,8 @@ func (r *reader) userInfo(u *authenticationv1.UserInfo) {
 // raw takes a value's bytes, as runtime.RawExtension's UnmarshalJSON does
 // (null: none), checking that they are JSON.
 func (r *reader) raw(p *runtime.RawExtension) {
-	r.ws()
-	if r.null() {
-		return
-	}
-	start := r.i
-	r.skip()
-	if !r.bad {
-		p.Raw = r.data[start:r.i:r.i]
+	if r.ws(); !r.null() {
+		p.Raw = r.value()
 	}
 }
 
