@@ -89,9 +89,12 @@ func main() {
 		os.Exit(1)
 	} else if !hasEnv(env) {
 		cmd := exec.Command(os.Args[0], os.Args[1:]...)
-		cmd.Env = append(os.Environ(), env...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		var exit *exec.ExitError
+		if cmd.Env, err = cluster.ProcessEnv(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 		if err := cmd.Run(); errors.As(err, &exit) {
 			os.Exit(exit.ExitCode())
 		} else if err != nil {
@@ -167,10 +170,6 @@ func run(o options) error {
 	if err := os.WriteFile(script, fmt.Appendf(nil, luaScript, bodyFile), 0o600); err != nil {
 		return err
 	}
-	// Each path must answer the review as intended before it is timed.
-	if err := check(base, caPEM, body); err != nil {
-		return err
-	}
 
 	fmt.Printf("served benchmark: pkg/webhook.Server, TLS on 127.0.0.1, wrk %d threads %d connections HTTP/1.1, %s per path per round, %d rounds\n",
 		o.threads, o.connections, o.duration, o.rounds)
@@ -185,12 +184,18 @@ func run(o options) error {
 		{"validate", webhook.ValidateMilvusPath, noopValidatePath, ownNoopValidatePath},
 		{"mutate", webhook.MutateMilvusPath, noopMutatePath, ownNoopMutatePath},
 	}
-	// Warm up every path (TLS sessions, the heap, the CPU's caches).
+	var paths []string
 	for _, p := range trios {
-		for _, path := range []string{p.noop, p.ownNoop, p.project} {
-			if _, err := runWrk(wrk, options{duration: time.Second, connections: o.connections, threads: o.threads}, script, base+path); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
+		paths = append(paths, p.project, p.noop, p.ownNoop)
+	}
+	// Each path must answer the review as intended before it is timed.
+	if err := check(base, caPEM, body, paths); err != nil {
+		return err
+	}
+	// Warm up every path (TLS sessions, the heap, the CPU's caches).
+	for _, path := range paths {
+		if _, err := runWrk(wrk, options{duration: time.Second, connections: o.connections, threads: o.threads}, script, base+path); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	if o.cpuProfile != "" {
@@ -318,11 +323,11 @@ func cpuTime() time.Duration {
 
 // check posts the review once to every path and verifies the answer: every
 // path allows it, and the project's paths say they decided.
-func check(base string, caPEM, body []byte) error {
+func check(base string, caPEM, body []byte, paths []string) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	for _, path := range []string{webhook.ValidateMilvusPath, webhook.MutateMilvusPath, noopValidatePath, noopMutatePath, ownNoopValidatePath, ownNoopMutatePath} {
+	for _, path := range paths {
 		resp, err := client.Post(base+path, "application/json", bytes.NewReader(body))
 		if err != nil {
 			return err
