@@ -412,18 +412,10 @@ func parallel(ctx context.Context, workers, n int, f func(int) error) error {
 func imageRounds(ctx context.Context, cl client.Client, probes []types.NamespacedName) (with, without []time.Duration, err error) {
 	const stepsPerRun = (probeTo - probeFrom) / (2 * imageRoundCount)
 	return alternate(ctx, cl, imageRoundCount, func(run int) ([]time.Duration, error) {
-		var lat []time.Duration
 		first := probeFrom + 1 + run*stepsPerRun
-		for patch := first; patch < first+stepsPerRun; patch++ {
-			for _, p := range probes {
-				d, err := patchMilvus(ctx, cl, p, fmt.Sprintf(`{"spec":{"components":{"image":%q}}}`, probeImage(patch)))
-				if err != nil {
-					return nil, err
-				}
-				lat = append(lat, d)
-			}
-		}
-		return lat, nil
+		return patchEach(ctx, cl, probes, stepsPerRun, func(step int) string {
+			return fmt.Sprintf(`{"spec":{"components":{"image":%q}}}`, probeImage(first+step))
+		})
 	})
 }
 
@@ -473,10 +465,19 @@ const replicaRoundCount, replicaPasses = 4, 3
 // replicaUpdates changes the queryNode replicas of each probe, passes
 // times, and returns the latency of each update.
 func replicaUpdates(ctx context.Context, cl client.Client, probes []types.NamespacedName, passes int) ([]time.Duration, error) {
+	return patchEach(ctx, cl, probes, passes, func(step int) string {
+		return fmt.Sprintf(`{"spec":{"components":{"queryNode":{"replicas":%d}}}}`, 1+step%3)
+	})
+}
+
+// patchEach merge-patches every probe with patch(step) for each of steps
+// steps, one request after the other, and returns the latency of each.
+func patchEach(ctx context.Context, cl client.Client, probes []types.NamespacedName, steps int, patch func(step int) string) ([]time.Duration, error) {
 	var lat []time.Duration
-	for n := range passes {
+	for step := range steps {
+		body := patch(step)
 		for _, p := range probes {
-			d, err := patchMilvus(ctx, cl, p, fmt.Sprintf(`{"spec":{"components":{"queryNode":{"replicas":%d}}}}`, 1+n%3))
+			d, err := patchMilvus(ctx, cl, p, body)
 			if err != nil {
 				return nil, err
 			}
